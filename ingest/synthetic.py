@@ -1,0 +1,414 @@
+"""A seeded synthetic datastack shaped like minnie65_public.
+
+It backs `mwh demo`, the tests and the benchmarks, and the CAVE-compatible test server serves it,
+so the demo path and the CAVE path can be compared row for row. It is built to exercise what the
+real data does to a pipeline: root ids that change between versions while nucleus ids stay, root
+ids with two nuclei, cells in only one of the two cell-type tables, autapses, root id 0, and
+connectivity that depends on cell type and distance, so the reports look like cortex.
+
+Sizes at ``scale=1`` follow the notebook's version 1181: about 1,436 proofread axons with the
+strategy_axon proportions 979/233/144/80, about 130 k synapses among them, about 94 k automatic
+cell-type rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+VOXEL_NM = (4.0, 4.0, 40.0)
+PIA_Y_VOXELS = 60_000  # y voxel of the pia surface in the synthetic volume; depth grows with y
+ROOT_BASE = 864691135_000_000_000
+NUCLEUS_TABLE = "nucleus_detection_v0"
+PROOFREADING_TABLE = "proofreading_status_and_strategy"
+SYNAPSE_TABLE = "synapses_pni_2"
+MANUAL_TYPES_TABLE = "allen_v1_column_types_slanted_ref"
+AUTO_TYPES_TABLE = "aibs_metamodel_celltypes_v661"
+
+# (layer upper depth in um, excitatory types with weights)
+LAYERS = [
+    (100.0, {"23P": 1.0}),
+    (370.0, {"23P": 1.0}),
+    (500.0, {"4P": 1.0}),
+    (720.0, {"5P-IT": 0.6, "5P-ET": 0.25, "5P-NP": 0.15}),
+    (1100.0, {"6P-IT": 0.55, "6P-CT": 0.45}),
+]
+INHIBITORY = {"BC": 0.45, "MC": 0.3, "BPC": 0.15, "NGC": 0.1}
+NONNEURONAL = {"astrocyte": 0.35, "oligo": 0.3, "microglia": 0.15, "OPC": 0.12, "pericyte": 0.08}
+# The manual table has its own vocabulary in places: 5P-ET is called 5P-PT there.
+MANUAL_NAME = {"5P-ET": "5P-PT"}
+STRATEGIES = {
+    "axon_partially_extended": 979,
+    "axon_fully_extended": 233,
+    "axon_column_truncated": 144,
+    "axon_interareal": 80,
+}
+# Connection probability scale by (pre class, post class) for nearby cells.
+CLASS_P = {("E", "E"): 0.08, ("E", "I"): 0.25, ("I", "E"): 0.35, ("I", "I"): 0.3}
+DEMO_VERSIONS = (
+    (943, datetime(2024, 1, 22, 10, 10, 1, 466000), True),
+    (1078, datetime(2024, 6, 5, 10, 10, 1, 525000), False),
+    (1181, datetime(2024, 10, 3, 10, 10, 1, 172000), False),
+    (1300, datetime(2025, 2, 11, 10, 10, 1, 310000), False),
+)
+POSITION_AXES = ("x", "y", "z")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A materialization version as CAVE describes it (naive UTC timestamps, as the server)."""
+
+    version: int
+    time_stamp: datetime
+    expires_on: datetime
+    expired: bool
+
+    def as_json(self) -> dict:
+        fmt = "%Y-%m-%dT%H:%M:%S.%f"
+        return {
+            "version": self.version,
+            "time_stamp": self.time_stamp.strftime(fmt),
+            "expires_on": self.expires_on.strftime(fmt),
+            "valid": not self.expired,
+            "status": "EXPIRED" if self.expired else "AVAILABLE",
+            "id": self.version,
+            "datastack": None,
+        }
+
+
+def _pick(rng: np.random.Generator, choices: dict[str, float], n: int) -> np.ndarray:
+    names = np.array(list(choices))
+    weights = np.array(list(choices.values()), dtype=float)
+    return names[rng.choice(len(names), size=n, p=weights / weights.sum())]
+
+
+def _utc(ts: np.ndarray) -> pa.Array:
+    return pa.array(ts.astype("datetime64[us]"), pa.timestamp("us", tz="UTC"))
+
+
+class SyntheticDatastack:
+    """A deterministic datastack: the same (seed, scale) always gives the same rows.
+
+    The world (cells, nuclei, synapses) is drawn once; each version then assigns root ids, the
+    proofread set and which cells were edited since the previous version.
+    """
+
+    def __init__(self, name: str = "demo", seed: int = 1181, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.name = name
+        self.seed = seed
+        self.scale = scale
+        now = datetime(2026, 11, 1)
+        self.versions: list[VersionInfo] = [
+            VersionInfo(v, ts, now + timedelta(days=365 * 5) if not exp else ts + timedelta(days=30), exp)
+            for v, ts, exp in DEMO_VERSIONS
+        ]
+        self._draw_world()
+
+    # ----------------------------------------------------------------------------------- world
+    def _draw_world(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        s = self.scale
+        n_nuc = int(94_000 * s)
+        n_frag = int(60_000 * s)  # segments without a nucleus: axon and dendrite fragments
+        n_cells = n_nuc + n_frag
+        self.n_nuc = n_nuc
+        self.n_cells = n_cells
+
+        # Positions in voxels. x and z span the volume; y is depth below the pia.
+        self.pos = np.empty((n_cells, 3), dtype=np.int64)
+        self.pos[:, 0] = rng.integers(80_000, 400_000, n_cells)
+        self.pos[:, 1] = rng.integers(PIA_Y_VOXELS + 2_000, PIA_Y_VOXELS + 270_000, n_cells)
+        self.pos[:, 2] = rng.integers(15_000, 27_000, n_cells)
+        depth_um = (self.pos[:n_nuc, 1] - PIA_Y_VOXELS) * VOXEL_NM[1] / 1000.0
+
+        # Cell classes and types for cells with a nucleus.
+        klass = _pick(rng, {"E": 0.55, "I": 0.1, "N": 0.35}, n_nuc)
+        ctype = np.empty(n_nuc, dtype=object)
+        layer_idx = np.searchsorted([u for u, _ in LAYERS], depth_um)
+        layer_idx = np.minimum(layer_idx, len(LAYERS) - 1)
+        for li, (_, types) in enumerate(LAYERS):
+            m = (klass == "E") & (layer_idx == li)
+            ctype[m] = _pick(rng, types, int(m.sum()))
+        ctype[(klass == "E") & (depth_um < 100)] = "23P"
+        ctype[klass == "I"] = _pick(rng, INHIBITORY, int((klass == "I").sum()))
+        ctype[klass == "N"] = _pick(rng, NONNEURONAL, int((klass == "N").sum()))
+        self.klass, self.ctype = klass, ctype.astype(str)
+
+        # Nucleus ids are sparse and stable; annotation ids are dense.
+        self.nucleus_id = np.sort(1 + rng.choice(int(800_000 * s), n_nuc, replace=False))
+        self.nucleus_volume = np.round(rng.lognormal(5.6, 0.35, n_nuc), 4)
+        self.nucleus_sv = rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n_nuc)
+        self.cell_created = np.datetime64("2020-09-28T22:40:42") + rng.integers(0, 86_400, n_nuc).astype(
+            "timedelta64[s]"
+        )
+        # Unsegmented nuclei (root id 0) and nuclei merged into one segment (two nuclei, one root).
+        self.unsegmented = rng.random(n_nuc) < 0.02
+        self.merged_into = np.full(n_nuc, -1)
+        neuron_idx = np.flatnonzero((klass != "N") & ~self.unsegmented)
+        pairs = rng.choice(neuron_idx, size=(int(300 * s), 2), replace=False)
+        self.merged_into[pairs[:, 1]] = pairs[:, 0]
+
+        # The proofread population: neurons near the central column, a fixed order so that each
+        # version proofreads a prefix of it (the set grows over time).
+        centre = np.array([240_000, 21_000])
+        lateral_um = np.hypot(
+            (self.pos[:n_nuc, 0] - centre[0]) * VOXEL_NM[0] / 1000, (self.pos[:n_nuc, 2] - centre[1]) * 0.04
+        )
+        eligible = np.flatnonzero((klass != "N") & ~self.unsegmented & (self.merged_into < 0))
+        w = np.exp(-lateral_um[eligible] / 120.0) * np.where(klass[eligible] == "I", 1.4, 1.0)
+        n_pool = int(round(1_600 * s))
+        self.pool = rng.choice(eligible, size=n_pool, replace=False, p=w / w.sum())
+        self.proofread_count = {943: int(1_180 * s), 1078: int(1_300 * s), 1181: int(1_436 * s), 1300: n_pool - 40}
+        strategies = np.repeat(list(STRATEGIES), list(STRATEGIES.values()))
+        self.pool_strategy = np.resize(rng.permutation(strategies), n_pool)
+        self.dendrite_only = rng.choice(np.setdiff1d(eligible, self.pool), int(420 * s), replace=False)
+
+        # Root ids: one per cell at first; each version re-roots edited cells.
+        first_roots = ROOT_BASE + 100_000_000 + rng.choice(800_000_000, n_cells, replace=False)
+        self.roots = {}
+        current = first_roots.copy()
+        fresh = iter(ROOT_BASE + 900_000_000 + rng.permutation(int(5 * n_cells * 0.08) + 1000))
+        for i, vi in enumerate(self.versions):
+            if i:
+                edited = rng.random(n_cells) < 0.03
+                edited[self.pool] |= rng.random(len(self.pool)) < 0.08
+                current = current.copy()
+                current[edited] = np.fromiter((next(fresh) for _ in range(int(edited.sum()))), np.int64)
+            roots = current.copy()
+            roots[: n_nuc][self.unsegmented] = 0
+            has_merge = self.merged_into >= 0
+            roots[: n_nuc][has_merge] = roots[self.merged_into[has_merge]]
+            self.roots[vi.version] = roots
+
+        self._draw_synapses(rng)
+        self._draw_cell_type_tables(rng)
+
+    def _connect_probability(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+        kp, kq = self.klass[pre][:, None], self.klass[post][None, :]
+        p = np.zeros((len(pre), len(post)))
+        for (a, b), val in CLASS_P.items():
+            p[(kp == a) & (kq == b)] = val
+        d = np.hypot(
+            (self.pos[pre, 0][:, None] - self.pos[post, 0][None, :]) * VOXEL_NM[0] / 1000,
+            (self.pos[pre, 1][:, None] - self.pos[post, 1][None, :]) * VOXEL_NM[1] / 1000,
+        )
+        same_type = self.ctype[pre][:, None] == self.ctype[post][None, :]
+        return p * np.exp(-((d / 180.0) ** 2)) * np.where(same_type, 1.6, 1.0)
+
+    def _draw_synapses(self, rng: np.random.Generator) -> None:
+        pool = self.pool
+        pre_parts, post_parts = [], []
+        # Among proofread cells: type- and distance-dependent, a few synapses per connection.
+        gain = 1.07 / self.scale
+        for start in range(0, len(pool), 400):
+            pre = pool[start : start + 400]
+            p = np.minimum(self._connect_probability(pre, pool) * gain, 0.95)
+            hit = rng.random(p.shape) < p
+            hit[np.arange(len(pre)), np.arange(start, start + len(pre))] = False
+            i, j = np.nonzero(hit)
+            n_syn = 1 + rng.geometric(0.42, len(i)) - 1 + (self.klass[pre[i]] == "I")
+            pre_parts.append(np.repeat(pre[i], n_syn))
+            post_parts.append(np.repeat(pool[j], n_syn))
+        # A few autapses, which the views must drop.
+        aut = rng.choice(pool, int(60 * self.scale), replace=True)
+        pre_parts.append(aut)
+        post_parts.append(aut)
+        # Outputs to and inputs from cells that are not proofread (neurons and fragments).
+        others = np.setdiff1d(np.arange(self.n_cells), pool)
+        n_out, n_in = int(170 * len(pool)), int(190 * len(pool))
+        pre_parts += [rng.choice(pool, n_out), rng.choice(others, n_in)]
+        post_parts += [rng.choice(others, n_out), rng.choice(pool, n_in)]
+        # Background synapses between cells nobody proofread.
+        n_bg = int(80_000 * self.scale)
+        pre_parts.append(rng.choice(others, n_bg))
+        post_parts.append(rng.choice(others, n_bg))
+        pre_cell = np.concatenate(pre_parts)
+        post_cell = np.concatenate(post_parts)
+        n = len(pre_cell)
+        order = rng.permutation(n)
+        self.syn_pre, self.syn_post = pre_cell[order], post_cell[order]
+        self.syn_id = np.sort(rng.choice(9 * n, n, replace=False)) + 100_000_000
+        # Some synapses land on unsegmented pieces: root id 0 at every version.
+        self.syn_zero_post = rng.random(n) < 0.004
+        self.syn_size = np.maximum(40, rng.lognormal(6.2, 0.9, n)).astype(np.int64)
+        jitter = rng.normal(0, 1, (n, 3)) * np.array([6_000, 6_000, 300])
+        ctr = self.pos[self.syn_post] + jitter.astype(np.int64)
+        self.syn_ctr = ctr
+        self.syn_pre_pos = ctr + rng.integers(-40, 40, (n, 3))
+        self.syn_post_pos = ctr + rng.integers(-40, 40, (n, 3))
+        self.syn_pre_sv = rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n)
+        self.syn_post_sv = rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n)
+        self.syn_created = np.datetime64("2020-11-04T06:48:07") + rng.integers(0, 3_600, n).astype("timedelta64[s]")
+
+    def _draw_cell_type_tables(self, rng: np.random.Generator) -> None:
+        n_nuc = self.n_nuc
+        # Automatic types: almost every nucleus, a few missing.
+        auto = np.flatnonzero(rng.random(n_nuc) < 0.995)
+        # Manual types: the column's neurons, most of the proofread pool plus some others;
+        # some cells here have no automatic type.
+        column = np.concatenate([self.pool[: int(0.8 * len(self.pool))], rng.choice(np.flatnonzero(self.klass != "N"), int(420 * self.scale), replace=False)])
+        column = np.unique(column)
+        self.manual_rows = column
+        self.manual_type = np.array([MANUAL_NAME.get(t, t) for t in self.ctype[column]])
+        unsure = rng.random(len(column)) < 0.03
+        self.manual_type[unsure] = "Unsure"
+        self.auto_rows = np.setdiff1d(auto, column[:40])  # some manually typed cells lack an auto type
+
+    # -------------------------------------------------------------------------------- tables
+    def version_info(self, version: int) -> VersionInfo:
+        for vi in self.versions:
+            if vi.version == version:
+                return vi
+        raise KeyError(version)
+
+    def table_names(self) -> list[str]:
+        return [SYNAPSE_TABLE, NUCLEUS_TABLE, PROOFREADING_TABLE, MANUAL_TYPES_TABLE, AUTO_TYPES_TABLE]
+
+    def table_metadata(self, table: str) -> dict:
+        """Metadata as CAVE's table metadata endpoint gives it."""
+        schema = {
+            SYNAPSE_TABLE: "synapse",
+            NUCLEUS_TABLE: "nucleus_detection",
+            PROOFREADING_TABLE: "proofreading_boolstatus_user",
+            MANUAL_TYPES_TABLE: "cell_type_local",
+            AUTO_TYPES_TABLE: "cell_type_local",
+        }[table]
+        ref = NUCLEUS_TABLE if table in (MANUAL_TYPES_TABLE, AUTO_TYPES_TABLE) else None
+        return {
+            "table_name": table,
+            "annotation_table": table,
+            "schema": schema,
+            "schema_type": schema,
+            "reference_table": ref,
+            "voxel_resolution_x": VOXEL_NM[0],
+            "voxel_resolution_y": VOXEL_NM[1],
+            "voxel_resolution_z": VOXEL_NM[2],
+            "description": f"Synthetic {table} of the {self.name} datastack (seed {self.seed}).",
+            "created": "2021-01-01T00:00:00.000000",
+            "valid": True,
+            "user_id": "0",
+            "notice_text": None,
+        }
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - the datastack lives as long as its caches
+    def base_table(self, table: str, version: int) -> pa.Table:
+        """The table as stored at a version, before any reference join (what a server holds)."""
+        roots = self.roots[version]
+        if table == SYNAPSE_TABLE:
+            return self._synapses(roots)
+        if table == NUCLEUS_TABLE:
+            idx = np.arange(self.n_nuc)
+            return pa.table(
+                {
+                    "id": self.nucleus_id,
+                    "created": _utc(self.cell_created),
+                    "valid": np.ones(self.n_nuc, bool),
+                    "volume": self.nucleus_volume,
+                    "pt_supervoxel_id": np.where(self.unsegmented, 0, self.nucleus_sv),
+                    "pt_root_id": roots[idx],
+                    **_split("pt_position", self.pos[idx]),
+                }
+            )
+        if table == PROOFREADING_TABLE:
+            return self._proofreading(version, roots)
+        if table in (MANUAL_TYPES_TABLE, AUTO_TYPES_TABLE):
+            manual = table == MANUAL_TYPES_TABLE
+            rows = self.manual_rows if manual else self.auto_rows
+            types = self.manual_type if manual else self.ctype[rows]
+            klass = self.klass[rows]
+            if manual:
+                system = np.select([klass == "E", klass == "I"], ["aibs_coarse_excitatory", "aibs_coarse_inhibitory"], "aibs_coarse_nonneuronal")
+            else:
+                system = np.select([klass == "E", klass == "I"], ["excitatory_neuron", "inhibitory_neuron"], "nonneuron")
+            n = len(rows)
+            return pa.table(
+                {
+                    "id": np.arange(1, n + 1, dtype=np.int64),
+                    "created": _utc(np.full(n, np.datetime64("2023-03-15T19:01:26") if not manual else np.datetime64("2022-08-30T20:53:02"))),
+                    "valid": np.ones(n, bool),
+                    "target_id": self.nucleus_id[rows],
+                    "classification_system": system.astype(str),
+                    "cell_type": np.asarray(types, dtype=str),
+                }
+            )
+        raise KeyError(table)
+
+    def _synapses(self, roots: np.ndarray) -> pa.Table:
+        n = len(self.syn_id)
+        post_root = np.where(self.syn_zero_post, 0, roots[self.syn_post])
+        return pa.table(
+            {
+                "id": self.syn_id,
+                "created": _utc(self.syn_created),
+                "superceded_id": pa.nulls(n, pa.int64()),
+                "valid": np.ones(n, bool),
+                "pre_pt_supervoxel_id": self.syn_pre_sv,
+                "pre_pt_root_id": roots[self.syn_pre],
+                "post_pt_supervoxel_id": np.where(self.syn_zero_post, 0, self.syn_post_sv),
+                "post_pt_root_id": post_root,
+                "size": self.syn_size,
+                **_split("pre_pt_position", self.syn_pre_pos),
+                **_split("post_pt_position", self.syn_post_pos),
+                **_split("ctr_pt_position", self.syn_ctr),
+            }
+        )
+
+    def _proofreading(self, version: int, roots: np.ndarray) -> pa.Table:
+        k = self.proofread_count[version]
+        axon = self.pool[:k]
+        dend = self.dendrite_only[: int(len(self.dendrite_only) * k / len(self.pool))]
+        cells = np.concatenate([axon, dend])
+        n = len(cells)
+        is_axon = np.arange(n) < len(axon)
+        strategy_axon = np.where(is_axon, np.concatenate([self.pool_strategy[:k], np.full(len(dend), "")]), "none")
+        # Annotation ids follow proofreading order, so they stay stable as the table grows.
+        ids = np.concatenate([np.arange(1, k + 1), 5_000_000 + np.arange(1, len(dend) + 1)])
+        return pa.table(
+            {
+                "id": ids.astype(np.int64),
+                "created": _utc(np.datetime64("2023-05-01T00:00:00") + (ids % 100_000).astype("timedelta64[h]")),
+                "valid": np.ones(n, bool),
+                "pt_supervoxel_id": self.nucleus_sv[cells],
+                "pt_root_id": roots[cells],
+                "valid_id": roots[cells],
+                "status_dendrite": np.full(n, "t"),
+                "status_axon": np.where(is_axon, "t", "f"),
+                "strategy_dendrite": np.where(is_axon & (ids % 3 == 0), "dendrite_clean", "dendrite_extended"),
+                "strategy_axon": strategy_axon.astype(str),
+                **_split("pt_position", self.pos[cells]),
+            }
+        )
+
+
+def _split(name: str, xyz: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"{name}_{a}": np.ascontiguousarray(xyz[:, i]) for i, a in enumerate(POSITION_AXES)}
+
+
+def reference_join(annotation: pa.Table, reference: pa.Table) -> pa.Table:
+    """Join an annotation table to its reference table the way CAVE's query_table returns it.
+
+    Annotation columns come first, unsuffixed; reference columns that collide get `_ref`
+    (id_ref, created_ref, valid_ref); then the remaining reference columns.
+    """
+    ref = reference.rename_columns(
+        [c + "_ref" if c in annotation.column_names else c for c in reference.column_names]
+    )
+    joined = annotation.join(ref, keys="target_id", right_keys="id_ref", join_type="inner")
+    joined = joined.append_column("id_ref", joined.column("target_id"))
+    order = annotation.column_names + [c for c in ref.column_names if c not in annotation.column_names]
+    return joined.select(order).sort_by("id")
+
+
+def merged_table(ds: SyntheticDatastack, table: str, version: int) -> pa.Table:
+    """The table as the notebook sees it from query_table: reference tables come joined."""
+    base = ds.base_table(table, version)
+    ref = ds.table_metadata(table)["reference_table"]
+    if ref:
+        return reference_join(base, ds.base_table(ref, version))
+    return base
