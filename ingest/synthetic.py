@@ -14,11 +14,12 @@ cell-type rows.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+
+from .sources.base import VersionInfo
 
 VOXEL_NM = (4.0, 4.0, 40.0)
 PIA_Y_VOXELS = 60_000  # y voxel of the pia surface in the synthetic volume; depth grows with y
@@ -56,28 +57,6 @@ DEMO_VERSIONS = (
     (1300, datetime(2025, 2, 11, 10, 10, 1, 310000), False),
 )
 POSITION_AXES = ("x", "y", "z")
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """A materialization version as CAVE describes it (naive UTC timestamps, as the server)."""
-
-    version: int
-    time_stamp: datetime
-    expires_on: datetime
-    expired: bool
-
-    def as_json(self) -> dict:
-        fmt = "%Y-%m-%dT%H:%M:%S.%f"
-        return {
-            "version": self.version,
-            "time_stamp": self.time_stamp.strftime(fmt),
-            "expires_on": self.expires_on.strftime(fmt),
-            "valid": not self.expired,
-            "status": "EXPIRED" if self.expired else "AVAILABLE",
-            "id": self.version,
-            "datastack": None,
-        }
 
 
 def _pick(rng: np.random.Generator, choices: dict[str, float], n: int) -> np.ndarray:
@@ -164,7 +143,12 @@ class SyntheticDatastack:
         w = np.exp(-lateral_um[eligible] / 120.0) * np.where(klass[eligible] == "I", 1.4, 1.0)
         n_pool = int(round(1_600 * s))
         self.pool = rng.choice(eligible, size=n_pool, replace=False, p=w / w.sum())
-        self.proofread_count = {943: int(1_180 * s), 1078: int(1_300 * s), 1181: int(1_436 * s), 1300: n_pool - 40}
+        self.proofread_count = {
+            943: int(1_180 * s),
+            1078: int(1_300 * s),
+            1181: int(1_436 * s),
+            1300: n_pool - 40,
+        }
         strategies = np.repeat(list(STRATEGIES), list(STRATEGIES.values()))
         self.pool_strategy = np.resize(rng.permutation(strategies), n_pool)
         self.dendrite_only = rng.choice(np.setdiff1d(eligible, self.pool), int(420 * s), replace=False)
@@ -181,9 +165,9 @@ class SyntheticDatastack:
                 current = current.copy()
                 current[edited] = np.fromiter((next(fresh) for _ in range(int(edited.sum()))), np.int64)
             roots = current.copy()
-            roots[: n_nuc][self.unsegmented] = 0
+            roots[:n_nuc][self.unsegmented] = 0
             has_merge = self.merged_into >= 0
-            roots[: n_nuc][has_merge] = roots[self.merged_into[has_merge]]
+            roots[:n_nuc][has_merge] = roots[self.merged_into[has_merge]]
             self.roots[vi.version] = roots
 
         self._draw_synapses(rng)
@@ -244,7 +228,9 @@ class SyntheticDatastack:
         self.syn_post_pos = ctr + rng.integers(-40, 40, (n, 3))
         self.syn_pre_sv = rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n)
         self.syn_post_sv = rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n)
-        self.syn_created = np.datetime64("2020-11-04T06:48:07") + rng.integers(0, 3_600, n).astype("timedelta64[s]")
+        self.syn_created = np.datetime64("2020-11-04T06:48:07") + rng.integers(0, 3_600, n).astype(
+            "timedelta64[s]"
+        )
 
     def _draw_cell_type_tables(self, rng: np.random.Generator) -> None:
         n_nuc = self.n_nuc
@@ -252,7 +238,12 @@ class SyntheticDatastack:
         auto = np.flatnonzero(rng.random(n_nuc) < 0.995)
         # Manual types: the column's neurons, most of the proofread pool plus some others;
         # some cells here have no automatic type.
-        column = np.concatenate([self.pool[: int(0.8 * len(self.pool))], rng.choice(np.flatnonzero(self.klass != "N"), int(420 * self.scale), replace=False)])
+        column = np.concatenate(
+            [
+                self.pool[: int(0.8 * len(self.pool))],
+                rng.choice(np.flatnonzero(self.klass != "N"), int(420 * self.scale), replace=False),
+            ]
+        )
         column = np.unique(column)
         self.manual_rows = column
         self.manual_type = np.array([MANUAL_NAME.get(t, t) for t in self.ctype[column]])
@@ -323,14 +314,27 @@ class SyntheticDatastack:
             types = self.manual_type if manual else self.ctype[rows]
             klass = self.klass[rows]
             if manual:
-                system = np.select([klass == "E", klass == "I"], ["aibs_coarse_excitatory", "aibs_coarse_inhibitory"], "aibs_coarse_nonneuronal")
+                system = np.select(
+                    [klass == "E", klass == "I"],
+                    ["aibs_coarse_excitatory", "aibs_coarse_inhibitory"],
+                    "aibs_coarse_nonneuronal",
+                )
             else:
-                system = np.select([klass == "E", klass == "I"], ["excitatory_neuron", "inhibitory_neuron"], "nonneuron")
+                system = np.select(
+                    [klass == "E", klass == "I"], ["excitatory_neuron", "inhibitory_neuron"], "nonneuron"
+                )
             n = len(rows)
             return pa.table(
                 {
                     "id": np.arange(1, n + 1, dtype=np.int64),
-                    "created": _utc(np.full(n, np.datetime64("2023-03-15T19:01:26") if not manual else np.datetime64("2022-08-30T20:53:02"))),
+                    "created": _utc(
+                        np.full(
+                            n,
+                            np.datetime64("2023-03-15T19:01:26")
+                            if not manual
+                            else np.datetime64("2022-08-30T20:53:02"),
+                        )
+                    ),
                     "valid": np.ones(n, bool),
                     "target_id": self.nucleus_id[rows],
                     "classification_system": system.astype(str),
@@ -366,20 +370,26 @@ class SyntheticDatastack:
         cells = np.concatenate([axon, dend])
         n = len(cells)
         is_axon = np.arange(n) < len(axon)
-        strategy_axon = np.where(is_axon, np.concatenate([self.pool_strategy[:k], np.full(len(dend), "")]), "none")
+        strategy_axon = np.where(
+            is_axon, np.concatenate([self.pool_strategy[:k], np.full(len(dend), "")]), "none"
+        )
         # Annotation ids follow proofreading order, so they stay stable as the table grows.
         ids = np.concatenate([np.arange(1, k + 1), 5_000_000 + np.arange(1, len(dend) + 1)])
         return pa.table(
             {
                 "id": ids.astype(np.int64),
-                "created": _utc(np.datetime64("2023-05-01T00:00:00") + (ids % 100_000).astype("timedelta64[h]")),
+                "created": _utc(
+                    np.datetime64("2023-05-01T00:00:00") + (ids % 100_000).astype("timedelta64[h]")
+                ),
                 "valid": np.ones(n, bool),
                 "pt_supervoxel_id": self.nucleus_sv[cells],
                 "pt_root_id": roots[cells],
                 "valid_id": roots[cells],
                 "status_dendrite": np.full(n, "t"),
                 "status_axon": np.where(is_axon, "t", "f"),
-                "strategy_dendrite": np.where(is_axon & (ids % 3 == 0), "dendrite_clean", "dendrite_extended"),
+                "strategy_dendrite": np.where(
+                    is_axon & (ids % 3 == 0), "dendrite_clean", "dendrite_extended"
+                ),
                 "strategy_axon": strategy_axon.astype(str),
                 **_split("pt_position", self.pos[cells]),
             }

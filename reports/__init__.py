@@ -1,0 +1,30 @@
+"""Reports: Altair charts that read only from the warehouse's views, one module per chart.
+
+Each report module defines NAME, TITLE, `description(version, **options)` and
+`chart(wh, version, **options) -> alt.Chart`; `render.py` turns charts into offline HTML + PNG.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from warehouse.errors import WarehouseError
+
+from . import cell_type_composition, connectivity, partners, strategy
+
+_MODULES: list[ModuleType] = [strategy, connectivity, cell_type_composition, partners]
+REPORTS: dict[str, ModuleType] = {m.NAME: m for m in _MODULES}
+
+
+def get(name: str) -> ModuleType:
+    if name not in REPORTS:
+        raise WarehouseError(f"unknown report '{name}'; reports: {', '.join(REPORTS)}")
+    return REPORTS[name]
+
+
+def build(wh: Any, name: str, version: int, **options: Any):
+    """The report's chart for one version; the version must be snapshotted."""
+    module = get(name)
+    wh.require(version, module.ROLES)
+    return module.chart(wh, version, **options)

@@ -1,0 +1,92 @@
+"""Which snapshots make a version of the notebook's data, and the order they must be taken in.
+
+The proofreading table and the two cell-type tables are taken whole (the proofread filter is
+applied in SQL, so `status_axon` can be changed later). The synapse query needs the proofread root
+ids of the same version, so it is planned after the proofreading snapshot is committed and reads
+them from the file, never from a second request to the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from warehouse.config import DatastackConfig
+from warehouse.errors import WarehouseError
+from warehouse.tables import TableLayout
+
+from . import chunks
+from .job import SnapshotRequest
+
+SYNAPSE_MODES = ("proofread", "partners")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    synapses: str = "proofread"  # 'proofread': pre and post proofread (the notebook); 'partners': either
+    ids_per_chunk: int = 100
+
+
+def whole_table_request(layout: TableLayout, version: int, expected: int | None) -> SnapshotRequest:
+    return SnapshotRequest(
+        layout=layout,
+        version=version,
+        query={"kind": "whole_table"},
+        root_chunks=[chunks.whole_table()],
+        expected_rows=expected,
+    )
+
+
+def proofread_root_ids(
+    con: duckdb.DuckDBPyConnection, cfg: DatastackConfig, layout: TableLayout, version: int
+) -> list[int]:
+    conditions = " AND ".join(f'"{col}" = ?' for col in cfg.proofread_filter)
+    sql = (
+        f"SELECT DISTINCT pt_root_id FROM {layout.raw} WHERE snapshot_id = ("
+        "SELECT snapshot_id FROM meta.current_snapshots WHERE role = 'proofreading' AND version = ?)"
+        f" AND {conditions or 'true'} AND pt_root_id <> 0 ORDER BY 1"
+    )
+    rows = con.execute(sql, [version, *cfg.proofread_filter.values()]).fetchall()
+    return [r[0] for r in rows]
+
+
+def synapse_request(
+    con: duckdb.DuckDBPyConnection,
+    cfg: DatastackConfig,
+    layouts: dict[str, TableLayout],
+    version: int,
+    options: PlanOptions,
+) -> SnapshotRequest:
+    if options.synapses not in SYNAPSE_MODES:
+        raise WarehouseError(
+            f"--synapses must be one of {', '.join(SYNAPSE_MODES)}, not '{options.synapses}'"
+        )
+    ids = proofread_root_ids(con, cfg, layouts["proofreading"], version)
+    if not ids:
+        raise WarehouseError(
+            f"version {version} has no proofread cells in the warehouse; snapshot the proofreading table first"
+        )
+    per = options.ids_per_chunk
+    if options.synapses == "proofread":
+        root = chunks.by_id_lists("pre_pt_root_id", ids, per, "both", {"post_pt_root_id": "$proofread"})
+    else:
+        root = chunks.by_id_lists("pre_pt_root_id", ids, per, "outputs") + chunks.by_id_lists(
+            "post_pt_root_id", ids, per, "inputs"
+        )
+    filt = cfg.proofread_filter
+    return SnapshotRequest(
+        layout=layouts["synapses"],
+        version=version,
+        query={
+            "kind": f"synapses_{options.synapses}",
+            "description": (
+                "pre and post root ids both proofread"
+                if options.synapses == "proofread"
+                else "pre or post root id proofread (all inputs and outputs of proofread cells)"
+            ),
+            "proofread_filter": filt,
+        },
+        root_chunks=root,
+        sets={"proofread": ids},
+    )

@@ -1,0 +1,75 @@
+"""Snapshots a whole version of a datastack: the four tables of the notebook, in dependency order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from warehouse import catalog
+from warehouse.api import Warehouse
+from warehouse.config import ROLES
+from warehouse.errors import WarehouseError
+from warehouse.matrix import refresh_matrix_view
+from warehouse.schema import layouts
+
+from .job import RetryPolicy, SnapshotOutcome, run_snapshot
+from .plan import PlanOptions, synapse_request, whole_table_request
+from .progress import Progress
+from .sources.base import Source
+
+
+@dataclass
+class IngestOptions:
+    roles: Sequence[str] = ROLES
+    workers: int = 4
+    force: bool = False
+    plan: PlanOptions = PlanOptions()
+    retry: RetryPolicy | None = None
+    progress: Progress | None = None
+
+
+def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
+    """Accept table names or role names; keep the dependency order (proofreading before synapses)."""
+    if not tables:
+        return list(ROLES)
+    wanted = set()
+    for t in tables:
+        wanted.add(t if t in ROLES else cfg.role_of(t))
+    return [r for r in ROLES if r in wanted]
+
+
+def ingest_version(
+    wh: Warehouse, source: Source, version: int, options: IngestOptions
+) -> list[SnapshotOutcome]:
+    known = {v.version: v for v in source.versions(include_expired=True)}
+    catalog.record_versions(wh.con, wh.datastack, known.values())
+    if version not in known:
+        avail = ", ".join(str(v) for v in sorted(known) if not known[v].expired)
+        raise WarehouseError(f"version {version} does not exist for {wh.datastack}; available: {avail}")
+    if known[version].expired:
+        raise WarehouseError(
+            f"version {version} of {wh.datastack} has expired on the server; it can no longer be snapshotted"
+        )
+    lay = layouts(wh.config)
+    outcomes = []
+    for role in options.roles:
+        if role == "synapses":
+            if "proofreading" not in options.roles:
+                wh.require(version, ["proofreading"])
+            req = synapse_request(wh.con, wh.config, lay, version, options.plan)
+        else:
+            req = whole_table_request(lay[role], version, source.count(lay[role].name, version))
+        outcomes.append(
+            run_snapshot(
+                wh.con,
+                source,
+                req,
+                datastack=wh.datastack,
+                workers=options.workers,
+                force=options.force,
+                retry=options.retry,
+                progress=options.progress,
+                after_commit=refresh_matrix_view,
+            )
+        )
+    return outcomes

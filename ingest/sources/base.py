@@ -1,0 +1,59 @@
+"""What the ingest job needs from a source of CAVE tables.
+
+A source lists a datastack's versions, answers one chunk of a table query at a version with Arrow
+data and says whether the answer may have been cut by its row cap, and counts rows where it can.
+The job does everything else (planning, retries, staging, verification), so every source gets the
+same guarantees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from ..chunks import Spec
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A materialization version as CAVE describes it (naive UTC timestamps, as the server)."""
+
+    version: int
+    time_stamp: datetime
+    expires_on: datetime
+    expired: bool
+
+    def as_json(self) -> dict:
+        fmt = "%Y-%m-%dT%H:%M:%S.%f"
+        return {
+            "version": self.version,
+            "time_stamp": self.time_stamp.strftime(fmt),
+            "expires_on": self.expires_on.strftime(fmt),
+            "valid": not self.expired,
+            "status": "EXPIRED" if self.expired else "AVAILABLE",
+            "id": self.version,
+            "datastack": None,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    table: pa.Table
+    truncated: bool  # True when the answer reached the effective row cap: it may be incomplete
+
+
+class Source(Protocol):
+    datastack: str
+    label: str  # recorded in meta.snapshots.source
+    client_version: str | None
+
+    def versions(self, include_expired: bool = True) -> list[VersionInfo]: ...
+
+    def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer: ...
+
+    def count(self, table: str, version: int) -> int | None:
+        """Rows in the whole table at a version, when the source can tell."""
+        ...

@@ -1,0 +1,57 @@
+"""The embedded demo datastack as a source: the synthetic generator answering like a CAVE server.
+
+It applies the same row cap as the real service (truncate, then report it), so the demo exercises
+the job's splitting just as the real service does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+
+from warehouse.tables import conform
+
+from ..chunks import Spec, matches
+from ..synthetic import SyntheticDatastack, merged_table
+from .base import Answer
+
+
+class DemoSource:
+    label = "demo"
+    client_version = None
+
+    def __init__(self, datastack: SyntheticDatastack, row_cap: int = 500_000):
+        self.ds = datastack
+        self.datastack = datastack.name
+        self.row_cap = row_cap
+        self._cache: dict[tuple[str, int], pa.Table] = {}
+        self._lock = threading.Lock()
+
+    def versions(self, include_expired: bool = True) -> list:
+        return [v for v in self.ds.versions if include_expired or not v.expired]
+
+    def _table(self, table: str, version: int) -> pa.Table:
+        from warehouse.errors import SourceError
+
+        if table not in self.ds.table_names():
+            raise SourceError(f"table '{table}' does not exist in datastack {self.datastack}")
+        vi = next((v for v in self.ds.versions if v.version == version), None)
+        if vi is None or vi.expired:
+            state = "has expired" if vi else "does not exist"
+            raise SourceError(
+                f"version {version} of {self.datastack} {state}; run 'mwh versions' to list versions"
+            )
+        with self._lock:
+            if (table, version) not in self._cache:
+                self._cache[(table, version)] = merged_table(self.ds, table, version)
+            return self._cache[(table, version)]
+
+    def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer:
+        data = self._table(table, version)
+        rows = data.filter(matches(data, spec))
+        truncated = rows.num_rows >= self.row_cap
+        return Answer(conform(rows.slice(0, self.row_cap), role, "the demo datastack"), truncated)
+
+    def count(self, table: str, version: int) -> int | None:
+        return self._table(table, version).num_rows

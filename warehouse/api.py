@@ -1,0 +1,138 @@
+"""Open a warehouse file from Python: the entry point for the CLI, the reports and notebooks.
+
+>>> import warehouse
+>>> wh = warehouse.open("warehouse.duckdb")          # read-only
+>>> wh.view("proofread_cell_types", version=1181)    # a polars DataFrame
+>>> wh.report("connectivity", version=1181)          # an Altair chart, shown inline in Jupyter
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from . import catalog, schema
+from .config import DatastackConfig, datastack_config, default_db_path
+from .connection import connect, fetch_one
+from .errors import SchemaMismatch, WarehouseError
+
+# Which table roles each view needs at a version, so a missing snapshot is named before a query
+# returns an empty answer.
+VIEW_ROLES: dict[str, tuple[str, ...]] = {
+    "stg_proofreading": ("proofreading",),
+    "stg_synapses": ("synapses",),
+    "stg_cell_types_manual": ("cell_types_manual",),
+    "stg_cell_types_auto": ("cell_types_auto",),
+    "proofread_neurons": ("proofreading",),
+    "proofread_synapses": ("proofreading", "synapses"),
+    "connections": ("proofreading", "synapses"),
+    "connectivity_pairs": ("proofreading", "synapses"),
+    "cell_types": ("cell_types_manual", "cell_types_auto"),
+    "proofread_cell_types": ("proofreading", "cell_types_manual", "cell_types_auto"),
+}
+
+
+class Warehouse:
+    """An open warehouse file. Use as a context manager, or call `close()`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, config: DatastackConfig, read_only: bool):
+        self.con = con
+        self.path = path
+        self.config = config
+        self.read_only = read_only
+
+    @property
+    def datastack(self) -> str:
+        return self.config.name
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def require(self, version: int, roles: tuple[str, ...] | list[str]) -> None:
+        catalog.require_version(self.con, version, roles, self.datastack)
+
+    def versions(self) -> list[int]:
+        return catalog.snapshotted_versions(self.con)
+
+    def relation(self, name: str, version: int | None = None) -> duckdb.DuckDBPyRelation:
+        """A lazy DuckDB relation over a view, filtered to one version if given."""
+        if name not in self.view_names():
+            raise WarehouseError(f"no view named '{name}'; views: {', '.join(self.view_names())}")
+        rel = self.con.table(name)
+        if version is not None:
+            self.require(version, VIEW_ROLES.get(name, ("proofreading",)))
+            rel = rel.filter(duckdb.ColumnExpression("version") == duckdb.ConstantExpression(version))
+        return rel
+
+    def view(self, name: str, version: int | None = None, *, kind: str = "polars") -> Any:
+        """A view at a version as a polars (default), pandas or arrow table."""
+        rel = self.relation(name, version)
+        if kind == "polars":
+            return rel.pl()
+        if kind == "pandas":
+            return rel.df()
+        if kind == "arrow":
+            return rel.to_arrow_table()
+        raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
+
+    def view_names(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def report(self, name: str, version: int, **options: Any):
+        """A report as an Altair chart (displays inline in Jupyter)."""
+        from reports import build
+
+        return build(self, name, version, **options)
+
+
+def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse:  # noqa: A001
+    """Open an existing warehouse; read-only unless asked, so readers never block each other."""
+    path = Path(path) if path is not None else default_db_path()
+    con = connect(path, read_only=read_only)
+    try:
+        schema.check_version(con, str(path), writable=not read_only)
+        cfg = datastack_config(schema.file_datastack(con))
+        if not read_only:
+            schema.upgrade(con, cfg)
+    except BaseException:
+        con.close()
+        raise
+    return Warehouse(con, path, cfg, read_only)
+
+
+def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:
+    """Open a file for writing, creating it for `datastack` if new; refuses another datastack's file."""
+    path = Path(path)
+    cfg = datastack_config(datastack)
+    existed = path.exists()
+    con = connect(path, read_only=False, create=True)
+    try:
+        if not existed or schema.file_schema_version(con) is None and _is_empty(con):
+            schema.create(con, cfg)
+        else:
+            schema.check_version(con, str(path), writable=True)
+            held = schema.file_datastack(con)
+            if held != datastack:
+                raise SchemaMismatch(
+                    f"{path} holds datastack '{held}', not '{datastack}'; use another --db for {datastack}"
+                )
+            schema.upgrade(con, cfg)
+    except BaseException:
+        con.close()
+        raise
+    return Warehouse(con, path, cfg, read_only=False)
+
+
+def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    return fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal")[0] == 0

@@ -1,0 +1,58 @@
+"""Reads and writes the `meta.*` catalog: versions the server announced and snapshots taken."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import duckdb
+
+from .connection import fetch_one
+from .errors import VersionNotSnapshotted
+
+
+def record_versions(con: duckdb.DuckDBPyConnection, datastack: str, versions: Iterable) -> None:
+    """Keep what the server said about each version: once expired there, this is the only record."""
+    now = datetime.now(UTC)
+    rows = [(datastack, v.version, v.time_stamp, v.expires_on, v.expired, now) for v in versions]
+    if rows:
+        con.executemany("INSERT OR REPLACE INTO meta.versions VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def snapshotted_versions(con: duckdb.DuckDBPyConnection, role: str | None = None) -> list[int]:
+    sql = "SELECT DISTINCT version FROM meta.current_snapshots"
+    params: list = []
+    if role:
+        sql += " WHERE role = ?"
+        params.append(role)
+    return [r[0] for r in con.execute(sql + " ORDER BY version", params).fetchall()]
+
+
+def require_version(
+    con: duckdb.DuckDBPyConnection, version: int, roles: Sequence[str], datastack: str
+) -> None:
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT role FROM meta.current_snapshots WHERE version = ?", [version]
+        ).fetchall()
+    }
+    missing = [r for r in roles if r not in have]
+    if missing:
+        known = snapshotted_versions(con)
+        held = f"it holds {', '.join(map(str, known))}" if known else "it holds no snapshot yet"
+        raise VersionNotSnapshotted(
+            f"version {version} has no {'/'.join(missing)} snapshot in this warehouse ({held}); "
+            f"run: mwh ingest --datastack {datastack} --version {version}"
+        )
+
+
+def latest_version(con: duckdb.DuckDBPyConnection, roles: Sequence[str]) -> int | None:
+    """The newest version at which every role is snapshotted."""
+    rows = fetch_one(
+        con,
+        "SELECT version FROM meta.current_snapshots WHERE role IN (SELECT unnest(?)) "
+        "GROUP BY version HAVING count(DISTINCT role) = ? ORDER BY version DESC LIMIT 1",
+        [list(roles), len(set(roles))],
+    )
+    return rows[0] if rows else None

@@ -1,0 +1,519 @@
+"""`mwh`: the command line over the warehouse package.
+
+Commands stay thin: they parse options, call the package, and turn the package's errors into one
+line on stderr with a non-zero exit. Data goes to stdout, messages to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import duckdb
+
+from . import __version__
+from .config import default_db_path
+from .errors import WarehouseError
+
+DB_HELP = "Warehouse file (default: warehouse.duckdb in the current folder, or $MWH_DB)."
+
+
+class WarehouseGroup(click.Group):
+    """Turns every failure into one line on stderr; --verbose or MWH_DEBUG=1 shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except WarehouseError as exc:
+            _fail(ctx, str(exc), exc)
+        except duckdb.Error as exc:
+            _fail(ctx, _one_line(exc), exc)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            ctx.exit(130)
+        except OSError as exc:
+            _fail(ctx, f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", exc)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+            _fail(
+                ctx,
+                f"internal error: {type(exc).__name__}: {_one_line(exc)} (MWH_DEBUG=1 shows the traceback)",
+                exc,
+            )
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [x.strip() for x in str(exc).strip().splitlines() if x.strip()]
+    return " ".join(lines[:2])[:500] if lines else type(exc).__name__
+
+
+def _fail(ctx: click.Context, message: str, exc: BaseException) -> None:
+    if os.environ.get("MWH_DEBUG") or (ctx.obj or {}).get("verbose"):
+        raise exc
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(1)
+
+
+def db_option(f):
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(path_type=Path),
+        default=None,
+        help=DB_HELP,
+        envvar="MWH_DB",
+        show_envvar=True,
+    )(f)
+
+
+def _db(db: Path | None) -> Path:
+    return Path(db) if db is not None else default_db_path()
+
+
+@click.group(
+    cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(__version__, prog_name="microns-warehouse")
+@click.option("--verbose", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """microns-warehouse: snapshots of CAVE connectomics data (MICrONS minnie65_public) in one DuckDB file.
+
+    \b
+    Start offline with the demo datastack:
+        mwh demo
+    Snapshot real data (needs a CAVE token):
+        mwh versions --datastack minnie65_public
+        mwh ingest --datastack minnie65_public --version 1181
+    Ask questions:
+        mwh sql "SELECT strategy_axon, count(*) FROM proofread_neurons WHERE version = 1181 GROUP BY ALL"
+        mwh report --version 1181
+    """
+    ctx.obj = {"verbose": verbose}
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for the HTML and PNG reports.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.05, max=100),
+    default=1.0,
+    show_default=True,
+    help="Size of the synthetic datastack; 1 is like minnie65_public v1181 (~1,436 proofread cells).",
+)
+@click.option("--seed", type=int, default=1181, show_default=True, help="Seed of the synthetic datastack.")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Parallel fetch workers."
+)
+def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> None:
+    """Build a warehouse of the embedded demo datastack and render every report, offline.
+
+    The demo datastack is synthetic but shaped like minnie65_public: the same tables and columns,
+    three materialization versions whose root ids change while nucleus ids stay, and cortex-like
+    connectivity. It goes through the same ingest job as real CAVE data.
+
+    \b
+    Example:
+        mwh demo
+        mwh demo --db demo.duckdb --out demo-reports --scale 2
+    """
+    from ingest.progress import Progress
+
+    from .demo import run_demo
+
+    db = _db(db)
+    click.echo(f"Building the demo warehouse {db} ...", err=True)
+    result = run_demo(db, out, seed=seed, scale=scale, workers=workers, progress=Progress())
+    v = result.report_version
+    size = db.stat().st_size / 1e6
+    click.echo(
+        f"Snapshotted versions {', '.join(map(str, result.versions))} of the demo datastack "
+        f"in {result.seconds:.1f} s ({size:.0f} MB).",
+        err=True,
+    )
+    click.echo(f"warehouse: {db.resolve()}")
+    click.echo(f"reports:   {result.index.resolve()}  (version {v}, {len(result.reports)} charts)")
+    click.echo(
+        f'Next: mwh sql --db {db} "SELECT strategy_axon, count(*) FROM proofread_neurons WHERE version = {v} GROUP BY ALL"',
+        err=True,
+    )
+
+
+@cli.command()
+@db_option
+@click.option("--datastack", "-d", required=True, help="CAVE datastack, e.g. minnie65_public (or 'demo').")
+@click.option(
+    "--version",
+    "-v",
+    "version",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Materialization version to snapshot, e.g. 1181.",
+)
+@click.option(
+    "--tables",
+    "-t",
+    multiple=True,
+    help="Only these tables (CAVE names or roles: proofreading, synapses, cell_types_manual, cell_types_auto). "
+    "Repeat for several. Default: all four.",
+)
+@click.option(
+    "--synapses",
+    type=click.Choice(["proofread", "partners"]),
+    default="proofread",
+    show_default=True,
+    help="'proofread': synapses whose pre and post cells are both proofread (the notebook); "
+    "'partners': every input and output of the proofread cells.",
+)
+@click.option(
+    "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Chunks fetched in parallel."
+)
+@click.option(
+    "--ids-per-chunk",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="Root ids per synapse query; chunks over the row cap are split further automatically.",
+)
+@click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
+def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_chunk, force) -> None:
+    """Snapshot one materialization version into the warehouse.
+
+    Takes the proofreading table, both cell-type tables and the synapses of the proofread cells,
+    each as an all-or-nothing snapshot. The server's row cap never truncates silently: queries are
+    cut into chunks, a chunk that hits the cap is split, and counts are checked before commit. An
+    interrupted run keeps its finished chunks: run the same command again to resume.
+
+    The CAVE token is read the way caveclient reads it (~/.cloudvolume/secrets) or from $CAVE_TOKEN.
+
+    \b
+    Example:
+        mwh ingest --datastack minnie65_public --version 1181
+        mwh ingest -d minnie65_public -v 1181 --synapses partners --workers 8
+        mwh ingest -d demo -v 1300
+    """
+    from ingest.plan import PlanOptions
+    from ingest.progress import Progress
+    from ingest.run import IngestOptions, ingest_version, resolve_roles
+    from ingest.sources import open_source
+
+    from .api import open_for_datastack
+    from .config import datastack_config
+
+    cfg = datastack_config(datastack)
+    roles = resolve_roles(cfg, tables)
+    source = open_source(cfg, server=server)
+    db = _db(db)
+    with open_for_datastack(db, datastack) as wh:
+        options = IngestOptions(
+            roles=roles,
+            workers=workers,
+            force=force,
+            plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk),
+            progress=Progress(),
+        )
+        outcomes = ingest_version(wh, source, version, options)
+        wh.con.execute("CHECKPOINT")
+    for o in outcomes:
+        extra = f", {o.splits} split(s), {o.retries} retry(ies)" if o.action != "unchanged" else ""
+        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows ({o.action}{extra})", err=True)
+    click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
+
+
+@cli.command()
+@db_option
+@click.option("--datastack", "-d", default=None, help="Datastack to ask (default: the warehouse file's).")
+@click.option(
+    "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
+)
+@click.option("--local", is_flag=True, help="Only list what the warehouse file holds; do not ask the server.")
+def versions(db, datastack, server, local) -> None:
+    """List materialization versions with timestamps and expiry, marking those snapshotted here.
+
+    \b
+    Example:
+        mwh versions --datastack minnie65_public
+        mwh versions --local
+    """
+    from .api import open as open_warehouse
+
+    db = _db(db)
+    held: dict[int, list[str]] = {}
+    recorded: list = []
+    if db.exists():
+        with open_warehouse(db) as wh:
+            datastack = datastack or wh.datastack
+            if datastack == wh.datastack:
+                for role, v in wh.con.execute("SELECT role, version FROM meta.current_snapshots").fetchall():
+                    held.setdefault(v, []).append(role)
+                recorded = wh.con.execute(
+                    "SELECT version, time_stamp, expires_on, expired FROM meta.versions ORDER BY version"
+                ).fetchall()
+    elif local:
+        raise WarehouseError(f"no warehouse at {db}")
+    if datastack is None:
+        raise WarehouseError("give --datastack (e.g. minnie65_public), or --db a warehouse file")
+    if local:
+        rows = [(v, ts, exp, expired) for v, ts, exp, expired in recorded]
+    else:
+        from ingest.sources import open_source
+
+        from .config import datastack_config
+
+        source = open_source(datastack_config(datastack), server=server)
+        rows = [
+            (v.version, v.time_stamp, v.expires_on, v.expired) for v in source.versions(include_expired=True)
+        ]
+    click.echo(
+        f"{'version':>8}  {'time_stamp (UTC)':<20} {'expires_on (UTC)':<20} {'state':<9} snapshotted here"
+    )
+    for v, ts, exp, expired in sorted(rows):
+        state = "expired" if expired else "available"
+        roles = held.get(v, [])
+        mark = "all 4 tables" if len(roles) == 4 else (", ".join(sorted(roles)) if roles else "-")
+        click.echo(f"{v:>8}  {_ts(ts):<20} {_ts(exp):<20} {state:<9} {mark}")
+
+
+def _ts(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+@cli.command()
+@db_option
+@click.argument("query")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="Output format; parquet needs --output.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of stdout.",
+)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    help="A value for a $1, $2 ... placeholder, bound as a parameter (repeat in order).",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Rows shown by --format table.",
+)
+@click.option("--write", is_flag=True, help="Open the file for writing (default: read-only).")
+def sql(db, query, fmt, output, params, max_rows, write) -> None:
+    """Run SQL against the warehouse (read-only unless --write).
+
+    Views: proofread_neurons, proofread_synapses, connections, connectivity_pairs, cell_types,
+    proofread_cell_types, connectivity_matrix_<version>; macros: partners(root_id, version).
+
+    \b
+    Example:
+        mwh sql "SELECT strategy_axon, count(*) FROM proofread_neurons WHERE version = 1181 GROUP BY ALL"
+        mwh sql "FROM partners(\\$1, 1181)" -p 864691135808473885
+        mwh sql "FROM proofread_synapses WHERE version = 1181" -f parquet -o synapses_1181.parquet
+    """
+    from .api import open as open_warehouse
+
+    db = _db(db)
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet needs --output FILE")
+    if output is not None:
+        _check_output(output, db)
+    with open_warehouse(db, read_only=not write) as wh:
+        rel = wh.con.sql(query, params=_coerce(params) or None)
+        if rel is None:  # a statement without a result (only with --write)
+            click.echo("OK", err=True)
+            return
+        if fmt == "parquet":
+            rel.write_parquet(str(output))
+        elif fmt == "csv":
+            if output:
+                rel.write_csv(str(output))
+            else:
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(rel.to_arrow_table(), sys.stdout.buffer)
+        elif fmt == "json":
+            text = json.dumps(rel.pl().to_dicts(), default=str, indent=1)
+            (output.write_text(text + "\n") if output else click.echo(text))
+        else:
+            text = rel.limit(max_rows).pl()
+            import polars as pl
+
+            with pl.Config(
+                tbl_rows=max_rows,
+                tbl_cols=30,
+                fmt_str_lengths=40,
+                tbl_width_chars=200,
+                fmt_table_cell_list_len=5,
+            ):
+                (output.write_text(str(text) + "\n") if output else click.echo(str(text)))
+        if output:
+            click.echo(f"wrote {output}", err=True)
+
+
+def _coerce(params: tuple[str, ...]) -> list:
+    """Parameters arrive as text; integers stay integers so root ids compare as BIGINT."""
+    out: list = []
+    for p in params:
+        try:
+            out.append(int(p))
+        except ValueError:
+            out.append(p)
+    return out
+
+
+def _check_output(output: Path, db: Path) -> None:
+    if output.exists() and output.is_dir():
+        raise WarehouseError(f"--output {output} is a directory; give a file name")
+    if not output.parent.exists():
+        raise WarehouseError(f"--output folder {output.parent} does not exist")
+    if output.resolve() == db.resolve():
+        raise WarehouseError("--output must not be the warehouse file itself")
+
+
+@cli.command()
+@db_option
+@click.argument("name", required=False)
+@click.option(
+    "--version",
+    "-v",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Version to report on (default: the newest fully snapshotted one).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for the HTML and PNG files.",
+)
+@click.option(
+    "--root-id",
+    type=int,
+    default=None,
+    help="Neuron for the partners report (default: the busiest proofread one).",
+)
+@click.option(
+    "--weighted", is_flag=True, help="Connectivity heatmap coloured by synapse count instead of 0/1."
+)
+def report(db, name, version, out, root_id, weighted) -> None:
+    """Render reports (all, or NAME) as offline HTML and PNG, with an index.html.
+
+    Reports: strategy, connectivity, cell_types, partners.
+
+    \b
+    Example:
+        mwh report --version 1181
+        mwh report partners --version 1181 --root-id 864691135808473885
+    """
+    import reports as reports_pkg
+    from reports.publish import publish
+
+    from . import catalog
+    from .api import open as open_warehouse
+
+    if name is not None:
+        reports_pkg.get(name)
+    with open_warehouse(_db(db)) as wh:
+        if version is None:
+            version = catalog.latest_version(
+                wh.con, ["proofreading", "synapses", "cell_types_manual", "cell_types_auto"]
+            )
+            if version is None:
+                raise WarehouseError(f"{wh.path} holds no fully snapshotted version; run mwh ingest first")
+        options = {"root_id": root_id} if root_id is not None else {}
+        if weighted:
+            options["weighted"] = True
+        rendered, index = publish(wh, version, out, [name] if name else None, **options)
+    for r in rendered:
+        click.echo(f"{r.name}: {r.html} {r.png}")
+    click.echo(f"index: {index}")
+
+
+@cli.command()
+@db_option
+def status(db) -> None:
+    """Show what the warehouse holds: datastack, versions, snapshots and unfinished work.
+
+    \b
+    Example:
+        mwh status --db warehouse.duckdb
+    """
+    from .api import open as open_warehouse
+    from .schema import SCHEMA_VERSION
+
+    db = _db(db)
+    with open_warehouse(db) as wh:
+        c = wh.con
+        click.echo(f"file:       {db.resolve()} ({db.stat().st_size / 1e6:.1f} MB)")
+        click.echo(f"datastack:  {wh.datastack}")
+        click.echo(f"schema:     {SCHEMA_VERSION}")
+        rows = c.execute(
+            "SELECT version, role, table_name, row_count, finished_at FROM meta.current_snapshots ORDER BY version, role"
+        ).fetchall()
+        if not rows:
+            click.echo("snapshots:  none yet")
+        for v, role, table, n, fin in rows:
+            click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {_ts(fin)}")
+        for sid, table, v, done, total, msg in c.execute(
+            "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
+            "count(*) FILTER (c.status <> 'split'), s.message FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
+            "WHERE s.status = 'incomplete' GROUP BY ALL ORDER BY 1"
+        ).fetchall():
+            click.echo(
+                f"  unfinished: {table} v{v} ({done}/{total} chunks){': ' + msg if msg else ''} - "
+                f"re-run mwh ingest --version {v} to resume"
+            )
+
+
+@cli.command()
+@db_option
+def upgrade(db) -> None:
+    """Migrate a warehouse file written by an older microns-warehouse, in one transaction.
+
+    \b
+    Example:
+        mwh upgrade --db warehouse.duckdb
+    """
+    from .api import open as open_warehouse
+
+    with open_warehouse(_db(db), read_only=False):
+        pass
+    click.echo(f"{_db(db)} is up to date", err=True)
+
+
+def main() -> None:
+    cli(prog_name="mwh")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The one place that opens a DuckDB file, so every command gets the same checks and messages.
+
+DuckDB lets one process write a file and refuses others with an IOException naming the holder;
+that becomes a one-line `WarehouseLocked`. Readers open read-only so that several of them (shells,
+notebooks, `mwh sql`) can share a file that no ingest is writing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import duckdb
+
+from .errors import NotAWarehouse, WarehouseLocked
+
+# Files must open in the stock duckdb shell from the 1.4 LTS on.
+STORAGE_COMPATIBILITY = "v1.4.0"
+_LOCK_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if path.is_dir():
+        raise NotAWarehouse(
+            f"{path} is a directory; give a warehouse file with --db (e.g. {path}/warehouse.duckdb)"
+        )
+    if not path.exists():
+        if not create:
+            raise NotAWarehouse(
+                f"no warehouse at {path}; create one with 'mwh demo' or 'mwh ingest', or point --db/MWH_DB at one"
+            )
+        if not path.parent.exists():
+            raise NotAWarehouse(f"folder {path.parent} does not exist; create it or choose another --db path")
+    elif not os.access(path, os.R_OK) or (not read_only and not os.access(path, os.W_OK)):
+        mode = "read" if read_only else "write"
+        raise NotAWarehouse(f"cannot {mode} {path}: permission denied")
+    config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        raise _explain_io_error(path, exc) from None
+    except (duckdb.SerializationException, duckdb.InvalidInputException, duckdb.InternalException) as exc:
+        raise NotAWarehouse(f"{path} is not a readable DuckDB file ({_first_line(exc)})") from None
+
+
+def _explain_io_error(path: Path, exc: Exception) -> Exception:
+    msg = str(exc)
+    m = _LOCK_RE.search(msg)
+    if m or "lock" in msg.lower():
+        holder = f"process {m.group(2)} ({Path(m.group(1)).name})" if m else "another process"
+        return WarehouseLocked(
+            f"{path} is open for writing by {holder}; wait for it to finish (an ingest can take a while) "
+            "or work on a copy of the file"
+        )
+    if "not a valid DuckDB database" in msg or "database file" in msg.lower():
+        return NotAWarehouse(f"{path} is not a DuckDB warehouse file (corrupt or another format)")
+    return NotAWarehouse(f"cannot open {path}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> tuple | None:
+    """The first row of a query, with the result fully consumed.
+
+    DuckDB 2 keeps a partly fetched result open on the connection and refuses the next statement,
+    so a lone `fetchone()` is not safe; this works the same on DuckDB 1.x and 2.x.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None

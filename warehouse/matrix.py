@@ -1,0 +1,49 @@
+"""The wide binary connectivity matrix of one version, as a view with one column per post cell.
+
+DuckDB cannot keep a PIVOT whose columns come from the data in a view, so after a snapshot
+commits, the matrix view of that version is (re)written with an explicit `IN (...)` list of the
+version's proofread root ids. Users who want the notebook's pivot table read
+`connectivity_matrix_<version>`; everything else should use the long form `connectivity_pairs`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def matrix_view_name(version: int) -> str:
+    return f"connectivity_matrix_{int(version)}"
+
+
+def refresh_matrix_view(con: duckdb.DuckDBPyConnection, version: int) -> str | None:
+    """Create or drop the version's matrix view to match what is snapshotted; returns its name."""
+    name = matrix_view_name(version)
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT role FROM meta.current_snapshots WHERE version = ?", [version]
+        ).fetchall()
+    }
+    if not {"proofreading", "synapses"} <= have:
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+        return None
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT pt_root_id FROM proofread_neurons WHERE version = ? ORDER BY 1", [version]
+        ).fetchall()
+    ]
+    if not ids:
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+        return None
+    in_list = ", ".join(str(int(i)) for i in ids)
+    con.execute(
+        f"CREATE OR REPLACE VIEW {name} AS "
+        f"PIVOT (SELECT pre_pt_root_id, post_pt_root_id, connected FROM connectivity_pairs WHERE version = {int(version)}) "
+        f"ON post_pt_root_id IN ({in_list}) USING first(connected) GROUP BY pre_pt_root_id ORDER BY pre_pt_root_id"
+    )
+    con.execute(
+        f"COMMENT ON VIEW {name} IS 'Binary pre x post connectivity of the proofread cells at version {int(version)}: "
+        "one row per pre cell, one column per post root id, 1 if they share a synapse (autapses removed).'"
+    )
+    return name

@@ -1,0 +1,165 @@
+"""The file's schema: meta tables, raw and staging tables, the schema version and migrations.
+
+The schema version is recorded in the file, so a file from an older warehouse is migrated in one
+transaction when it is opened for writing, and a file from a newer one is refused rather than
+misread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import duckdb
+
+from . import __version__
+from .config import ROLES, DatastackConfig
+from .connection import fetch_one
+from .errors import SchemaMismatch
+from .sqlfiles import apply_all, sql_hash
+from .tables import TableLayout, column_ddl
+
+SCHEMA_VERSION = 1
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS stage;
+CREATE TABLE IF NOT EXISTS meta.warehouse (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.datastack (
+    name VARCHAR PRIMARY KEY, server_address VARCHAR,
+    voxel_x_nm DOUBLE, voxel_y_nm DOUBLE, voxel_z_nm DOUBLE, pia_y_voxels DOUBLE,
+    viewer_site VARCHAR, tables VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.versions (
+    datastack VARCHAR, version INTEGER, time_stamp TIMESTAMPTZ, expires_on TIMESTAMPTZ,
+    expired BOOLEAN, seen_at TIMESTAMPTZ, PRIMARY KEY (datastack, version));
+CREATE SEQUENCE IF NOT EXISTS meta.snapshot_ids START 1;
+CREATE TABLE IF NOT EXISTS meta.snapshots (
+    snapshot_id INTEGER PRIMARY KEY, datastack VARCHAR, table_name VARCHAR, role VARCHAR,
+    version INTEGER, query VARCHAR, query_key VARCHAR, status VARCHAR,
+    row_count BIGINT, expected_rows BIGINT, source VARCHAR, caveclient_version VARCHAR,
+    warehouse_version VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, message VARCHAR,
+    timestamp TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS meta.chunks (
+    snapshot_id INTEGER, chunk_id INTEGER, parent_id INTEGER, spec VARCHAR, status VARCHAR,
+    row_count BIGINT, attempts INTEGER, fetched_at TIMESTAMPTZ, PRIMARY KEY (snapshot_id, chunk_id));
+CREATE OR REPLACE VIEW meta.current_snapshots AS
+    SELECT * FROM meta.snapshots WHERE status = 'complete'
+    QUALIFY row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1;
+COMMENT ON VIEW meta.current_snapshots IS
+    'The snapshot each view reads for a (table role, version): the newest complete one.';
+"""
+
+
+def layouts(cfg: DatastackConfig) -> dict[str, TableLayout]:
+    return {role: TableLayout(role, cfg.table(role)) for role in ROLES}
+
+
+def _raw_ddl(layout: TableLayout) -> str:
+    schema = layout.schema
+    stage = f"CREATE TABLE IF NOT EXISTS {layout.stage_table} (snapshot_id INTEGER, chunk_id INTEGER, "
+    stage += column_ddl(schema, schema.names) + ");"
+    if not layout.split:
+        return stage + (
+            f"CREATE TABLE IF NOT EXISTS {layout.raw} (snapshot_id INTEGER, version INTEGER, "
+            + column_ddl(schema, schema.names)
+            + ");"
+        )
+    cols = ", ".join(f'f."{c}"' if c in layout.fixed_columns else f'r."{c}"' for c in schema.names)
+    return stage + (
+        f"CREATE TABLE IF NOT EXISTS {layout.fixed_table} ({column_ddl(schema, layout.fixed_columns)});"
+        f"CREATE TABLE IF NOT EXISTS {layout.rows_table} (snapshot_id INTEGER, version INTEGER, "
+        f"{column_ddl(schema, layout.varying_columns)});"
+        f"CREATE OR REPLACE VIEW {layout.raw} AS SELECT r.snapshot_id, r.version, {cols} "
+        f"FROM {layout.rows_table} r JOIN {layout.fixed_table} f USING (id);"
+        f"COMMENT ON VIEW {layout.raw} IS 'Rows of {layout.name} as CAVE returns them, one per snapshot: "
+        "columns that never change stored once (__fixed), root ids per version (__rows).';"
+    )
+
+
+def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
+    con.execute("BEGIN TRANSACTION")
+    con.execute(META_DDL)
+    con.execute(
+        "INSERT INTO meta.warehouse VALUES ('schema_version', ?), ('datastack', ?), ('created_at', ?), "
+        "('created_by', ?)",
+        [str(SCHEMA_VERSION), cfg.name, datetime.now(UTC).isoformat(), f"microns-warehouse {__version__}"],
+    )
+    con.execute(
+        "INSERT INTO meta.datastack VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            cfg.name,
+            cfg.server_address,
+            *cfg.voxel_resolution_nm,
+            cfg.pia_y_voxels,
+            cfg.viewer_site,
+            json.dumps(cfg.tables),
+        ],
+    )
+    for layout in layouts(cfg).values():
+        con.execute(_raw_ddl(layout))
+    _apply_sql(con, cfg)
+    con.execute("COMMIT")
+
+
+def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
+    apply_all(con, layouts(cfg))
+    con.execute(
+        "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
+        [sql_hash(), __version__],
+    )
+
+
+def file_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    try:
+        row = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'schema_version'")
+    except duckdb.CatalogException:
+        return None
+    return int(row[0]) if row else None
+
+
+def file_datastack(con: duckdb.DuckDBPyConnection) -> str:
+    return fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'datastack'")[0]
+
+
+# Migrations from schema version N to N+1, applied in one transaction with the SQL re-applied.
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> None:
+    version = file_schema_version(con)
+    if version is None:
+        raise SchemaMismatch(f"{path} is a DuckDB file but not a microns-warehouse (no meta.warehouse table)")
+    if version > SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"{path} was written by a newer microns-warehouse (schema {version}, this one reads {SCHEMA_VERSION}); "
+            "upgrade with 'pip install -U microns-warehouse'"
+        )
+    if version < SCHEMA_VERSION and not writable:
+        raise SchemaMismatch(
+            f"{path} has warehouse schema {version}; run 'mwh upgrade --db {path}' to migrate it to {SCHEMA_VERSION}"
+        )
+
+
+def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
+    """Migrate an older file and refresh views whose SQL changed; True if anything changed."""
+    version = file_schema_version(con) or SCHEMA_VERSION
+    current = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
+    if version == SCHEMA_VERSION and current and current[0] == sql_hash():
+        return False
+    con.execute("BEGIN TRANSACTION")
+    try:
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](con)
+            version += 1
+        con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
+        con.execute(META_DDL)
+        for layout in layouts(cfg).values():
+            con.execute(_raw_ddl(layout))
+        _apply_sql(con, cfg)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return True
