@@ -17,6 +17,7 @@ complete one is a no-op unless forced, and a forced one replaces the old rows in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -278,10 +279,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _note(con, sid: int, exc: BaseException) -> None:
-    try:
+    # The file may be the thing that failed (a full disk); the chunks already say what is kept.
+    with contextlib.suppress(duckdb.Error):
         con.execute("UPDATE meta.snapshots SET message = ? WHERE snapshot_id = ?", [_one_line(exc), sid])
-    except duckdb.Error:
-        pass  # the file may be the thing that failed (a full disk); the chunks already say what is kept
 
 
 def _record_split(con, sid: int, cid: int, children: list[dict], first_id: int, retries: int) -> None:

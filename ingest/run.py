@@ -9,7 +9,7 @@ from warehouse import catalog
 from warehouse.api import Warehouse
 from warehouse.config import ROLES
 from warehouse.errors import WarehouseError
-from warehouse.matrix import refresh_matrix_view
+from warehouse.matrix import refresh_matrix
 from warehouse.schema import layouts
 
 from .job import RetryPolicy, SnapshotOutcome, run_snapshot
@@ -69,7 +69,7 @@ def ingest_version(
                 force=options.force,
                 retry=options.retry,
                 progress=options.progress,
-                after_commit=refresh_matrix_view,
+                after_commit=refresh_matrix,
             )
         )
     return outcomes

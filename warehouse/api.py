@@ -134,5 +134,24 @@ def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:
     return Warehouse(con, path, cfg, read_only=False)
 
 
+def check_writable_for(path: Path | str, datastack: str) -> None:
+    """Raise now if `path` cannot take snapshots of `datastack`, without creating or changing it."""
+    path = Path(path)
+    if not path.exists():
+        if not path.parent.exists():
+            connect(path, read_only=False, create=True)  # raises the one-line reason
+        return
+    con = connect(path, read_only=True)
+    try:
+        schema.check_version(con, str(path), writable=True)
+        held = schema.file_datastack(con)
+    finally:
+        con.close()
+    if held != datastack:
+        raise SchemaMismatch(
+            f"{path} holds datastack '{held}', not '{datastack}'; use another --db for {datastack}"
+        )
+
+
 def _is_empty(con: duckdb.DuckDBPyConnection) -> bool:
     return fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal")[0] == 0

@@ -211,13 +211,14 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
     from ingest.run import IngestOptions, ingest_version, resolve_roles
     from ingest.sources import open_source
 
-    from .api import open_for_datastack
+    from .api import check_writable_for, open_for_datastack
     from .config import datastack_config
 
     cfg = datastack_config(datastack)
     roles = resolve_roles(cfg, tables)
-    source = open_source(cfg, server=server)
     db = _db(db)
+    check_writable_for(db, datastack)  # local problems first, before any request to a server
+    source = open_source(cfg, server=server)
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
             roles=roles,
@@ -330,7 +331,7 @@ def sql(db, query, fmt, output, params, max_rows, write) -> None:
     """Run SQL against the warehouse (read-only unless --write).
 
     Views: proofread_neurons, proofread_synapses, connections, connectivity_pairs, cell_types,
-    proofread_cell_types, connectivity_matrix_<version>; macros: partners(root_id, version).
+    proofread_cell_types; macros: partners(root_id, version), connectivity_matrix_<version>() (wide 0/1 matrix).
 
     \b
     Example:
@@ -484,7 +485,7 @@ def status(db) -> None:
             click.echo("snapshots:  none yet")
         for v, role, table, n, fin in rows:
             click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {_ts(fin)}")
-        for sid, table, v, done, total, msg in c.execute(
+        for _sid, table, v, done, total, msg in c.execute(
             "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
             "count(*) FILTER (c.status <> 'split'), s.message FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
             "WHERE s.status = 'incomplete' GROUP BY ALL ORDER BY 1"
@@ -511,8 +512,23 @@ def upgrade(db) -> None:
     click.echo(f"{_db(db)} is up to date", err=True)
 
 
-def main() -> None:
-    cli(prog_name="mwh")
+def main(argv: list[str] | None = None) -> None:
+    """Run `mwh`, printing every error as one line: click's own usage errors take three."""
+    try:
+        rv = cli.main(args=argv, prog_name="mwh", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"Error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

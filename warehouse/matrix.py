@@ -1,9 +1,10 @@
-"""The wide binary connectivity matrix of one version, as a view with one column per post cell.
+"""The wide binary connectivity matrix of one version: one row per pre cell, one column per post cell.
 
 DuckDB cannot keep a PIVOT whose columns come from the data in a view, so after a snapshot
-commits, the matrix view of that version is (re)written with an explicit `IN (...)` list of the
-version's proofread root ids. Users who want the notebook's pivot table read
-`connectivity_matrix_<version>`; everything else should use the long form `connectivity_pairs`.
+commits, the matrix of that version is (re)written with an explicit `IN (...)` list of the
+version's proofread root ids. It is a table macro, `FROM connectivity_matrix_1181()`, not a view:
+the duckdb shell's `.tables` prints every column of every view, and 1,436 columns would bury the
+listing. Everything else should use the long form `connectivity_pairs`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import duckdb
 
 
-def matrix_view_name(version: int) -> str:
+def matrix_macro_name(version: int) -> str:
     return f"connectivity_matrix_{int(version)}"
 
 
-def refresh_matrix_view(con: duckdb.DuckDBPyConnection, version: int) -> str | None:
-    """Create or drop the version's matrix view to match what is snapshotted; returns its name."""
-    name = matrix_view_name(version)
+def refresh_matrix(con: duckdb.DuckDBPyConnection, version: int) -> str | None:
+    """Create or drop the version's matrix macro to match what is snapshotted; returns its name."""
+    name = matrix_macro_name(version)
     have = {
         r[0]
         for r in con.execute(
@@ -25,7 +26,7 @@ def refresh_matrix_view(con: duckdb.DuckDBPyConnection, version: int) -> str | N
         ).fetchall()
     }
     if not {"proofreading", "synapses"} <= have:
-        con.execute(f"DROP VIEW IF EXISTS {name}")
+        con.execute(f"DROP MACRO TABLE IF EXISTS {name}")
         return None
     ids = [
         r[0]
@@ -34,16 +35,12 @@ def refresh_matrix_view(con: duckdb.DuckDBPyConnection, version: int) -> str | N
         ).fetchall()
     ]
     if not ids:
-        con.execute(f"DROP VIEW IF EXISTS {name}")
+        con.execute(f"DROP MACRO TABLE IF EXISTS {name}")
         return None
     in_list = ", ".join(str(int(i)) for i in ids)
     con.execute(
-        f"CREATE OR REPLACE VIEW {name} AS "
+        f"CREATE OR REPLACE MACRO {name}() AS TABLE "
         f"PIVOT (SELECT pre_pt_root_id, post_pt_root_id, connected FROM connectivity_pairs WHERE version = {int(version)}) "
         f"ON post_pt_root_id IN ({in_list}) USING first(connected) GROUP BY pre_pt_root_id ORDER BY pre_pt_root_id"
-    )
-    con.execute(
-        f"COMMENT ON VIEW {name} IS 'Binary pre x post connectivity of the proofread cells at version {int(version)}: "
-        "one row per pre cell, one column per post root id, 1 if they share a synapse (autapses removed).'"
     )
     return name

@@ -5,7 +5,7 @@ CREATE OR REPLACE VIEW connections AS
 SELECT
     version, pre_pt_root_id, post_pt_root_id,
     count(*) AS syn_count,
-    sum(size) AS size_sum
+    sum(size)::BIGINT AS size_sum
 FROM proofread_synapses
 GROUP BY version, pre_pt_root_id, post_pt_root_id;
 COMMENT ON VIEW connections IS 'Connected pairs of proofread cells with synapse count and summed size (voxels); one row per pair per version.';

@@ -1,7 +1,7 @@
 -- The notebook's binary pre x post connectivity matrix, in long form: every ordered pair of
 -- proofread cells at a version with connected = 1 if they share a synapse (autapses removed, so
 -- the diagonal is 0). DuckDB cannot put a data-dependent PIVOT in a view; the wide matrix is
--- generated per version as connectivity_matrix_<version> when a snapshot is committed.
+-- generated per version as the table macro connectivity_matrix_<version>() when a snapshot is committed.
 -- Grain: one row per (pre, post) pair of proofread cells per version.
 CREATE OR REPLACE VIEW connectivity_pairs AS
 SELECT

@@ -21,7 +21,7 @@ syn AS (
           END
 ),
 grouped AS (
-    SELECT partner_root_id, count(*) AS syn_count, sum(size) AS size_sum
+    SELECT partner_root_id, count(*) AS syn_count, sum(size)::BIGINT AS size_sum
     FROM syn GROUP BY partner_root_id
 )
 SELECT
