@@ -180,7 +180,11 @@ def run_snapshot(
         sid, action = _start(con, req, source, datastack), "created"
     outcome = SnapshotOutcome(sid, req.layout.name, req.version, 0, action)
     _fetch_all(con, source, req, sid, req.sets, workers, retry, progress, outcome)
-    rows = _verify(con, req, sid)
+    try:
+        rows = _verify(con, req, sid)
+    except WarehouseError as exc:
+        _discard(con, req, sid, exc)
+        raise
     _commit(con, req, sid, rows, replaces)
     if after_commit:
         after_commit(con, req.version)
@@ -263,6 +267,8 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
         if progress:
             progress.close()
         if isinstance(exc, WarehouseError) and not isinstance(exc, RetryableSourceError):
+            if done[0] == 0:
+                _forget(con, req.layout, sid)  # nothing was fetched: leave no trace of the attempt
             raise
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {_one_line(exc)}"
         raise IngestInterrupted(
@@ -334,9 +340,11 @@ def _verify(con, req: SnapshotRequest, sid: int) -> int:
         con, f"SELECT count(*), count(DISTINCT id) FROM {stage} WHERE snapshot_id = ?", [sid]
     )
     what = f"{req.layout.name} v{req.version}"
+    if distinct == 0:
+        raise WarehouseError(f"{what}: the source returned no rows; nothing was stored")
     if staged != chunk_rows:
         raise WarehouseError(
-            f"{what}: staged {staged} rows but chunks reported {chunk_rows}; re-run with --force"
+            f"{what}: staged {staged} rows but chunks reported {chunk_rows}; nothing was committed"
         )
     if staged != distinct and len(req.families) == 1:
         raise WarehouseError(
@@ -347,6 +355,35 @@ def _verify(con, req: SnapshotRequest, sid: int) -> int:
             f"{what}: the server counts {req.expected_rows} rows but {distinct} arrived; nothing was committed"
         )
     return distinct
+
+
+def _discard(con, req: SnapshotRequest, sid: int, exc: BaseException) -> None:
+    """Drop a snapshot that failed verification, so the next run fetches it afresh: resuming it
+    would only verify the same rows again and fail the same way."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {req.layout.stage_table} WHERE snapshot_id = ?", [sid])
+        con.execute(
+            "UPDATE meta.snapshots SET status = 'failed', finished_at = ?, message = ? WHERE snapshot_id = ?",
+            [_now(), _one_line(exc), sid],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _forget(con, layout: TableLayout, sid: int) -> None:
+    """Remove every trace of a snapshot attempt that stored no chunk (a bad table, token or answer)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {layout.stage_table} WHERE snapshot_id = ?", [sid])
+        con.execute("DELETE FROM meta.chunks WHERE snapshot_id = ?", [sid])
+        con.execute("DELETE FROM meta.snapshots WHERE snapshot_id = ?", [sid])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _commit(con, req: SnapshotRequest, sid: int, rows: int, replaces: int | None) -> None:

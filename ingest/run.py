@@ -12,7 +12,7 @@ from warehouse.errors import WarehouseError
 from warehouse.matrix import refresh_matrix
 from warehouse.schema import layouts
 
-from .job import RetryPolicy, SnapshotOutcome, run_snapshot
+from .job import RetryPolicy, SnapshotOutcome, find_snapshot, run_snapshot
 from .plan import PlanOptions, synapse_request, whole_table_request
 from .progress import Progress
 from .sources.base import Source
@@ -58,7 +58,10 @@ def ingest_version(
                 wh.require(version, ["proofreading"])
             req = synapse_request(wh.con, wh.config, lay, version, options.plan)
         else:
-            req = whole_table_request(lay[role], version, source.count(lay[role].name, version))
+            req = whole_table_request(lay[role], version, None)
+            found = find_snapshot(wh.con, req)
+            if options.force or not found or found[1] != "complete":  # a no-op re-run asks the server nothing
+                req.expected_rows = source.count(lay[role].name, version)
         outcomes.append(
             run_snapshot(
                 wh.con,
