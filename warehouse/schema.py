@@ -144,7 +144,8 @@ def check_version(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) 
 
 def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
     """Migrate an older file and refresh views whose SQL changed; True if anything changed."""
-    version = file_schema_version(con) or SCHEMA_VERSION
+    found = file_schema_version(con)
+    version = SCHEMA_VERSION if found is None else found
     current = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
     if version == SCHEMA_VERSION and current and current[0] == sql_hash():
         return False
