@@ -13,8 +13,8 @@ ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
 # pairs are drawn (the zeros are the background), so the page stays small at 1,436 x 1,436 cells.
 _ORDER = """
 WITH cells AS (
-    SELECT pt_root_id, coalesce(cell_type, 'unknown') AS cell_type,
-           row_number() OVER (ORDER BY coalesce(cell_type, 'unknown'), pt_root_id) - 1 AS idx
+    SELECT pt_root_id, coalesce(cell_type, 'no type') AS cell_type,
+           row_number() OVER (ORDER BY coalesce(cell_type, 'no type'), pt_root_id) - 1 AS idx
     FROM proofread_cell_types WHERE version = $v
 )
 """
@@ -60,13 +60,13 @@ def chart(wh, version: int, weighted: bool = False, **_: object) -> alt.Chart:
                 "post:Q",
                 scale=scale,
                 title="post-synaptic cell (ordered by type)",
-                axis=alt.Axis(labels=False, ticks=False),
+                axis=alt.Axis(labels=False, ticks=False, grid=False),
             ),
             y=alt.Y(
                 "pre:Q",
                 scale=alt.Scale(domain=[max(n, 1), 0], nice=False),
                 title="pre-synaptic cell (ordered by type)",
-                axis=alt.Axis(labels=False, ticks=False),
+                axis=alt.Axis(labels=False, ticks=False, grid=False, titlePadding=52),
             ),
             color=color,
             tooltip=["pre_type", "post_type", "syn_count"],

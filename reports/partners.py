@@ -57,7 +57,11 @@ def chart(
             x=alt.X("syn_count:Q", title="synapses"),
             y=alt.Y("partner:N", sort="-x", title=f"{direction} partner root id"),
             color=alt.Color("cell_type:N", title="partner type"),
-            opacity=alt.condition("datum.partner_proofread", alt.value(1.0), alt.value(0.55)),
+            opacity=alt.Opacity(
+                "partner_proofread:N",
+                title="partner proofread",
+                scale=alt.Scale(domain=[True, False], range=[1.0, 0.45]),
+            ),
             tooltip=["partner", "syn_count", "cell_type", "partner_proofread"],
         )
         .properties(
