@@ -10,3 +10,4 @@ CREATE OR REPLACE MACRO require_snapshot(v, table_role) AS
             || (SELECT name FROM meta.datastack) || ' --version ' || v
         )
     END;
+COMMENT ON MACRO require_snapshot IS 'true if a table role is snapshotted at a version, else an error naming the mwh ingest command to run.';
