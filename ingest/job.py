@@ -423,6 +423,72 @@ def _commit(con, req: SnapshotRequest, sid: int, rows: int, replaces: int | None
         raise
 
 
+def run_whole_file_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    req: SnapshotRequest,
+    write: Callable[[duckdb.DuckDBPyConnection, int], int],
+    *,
+    datastack: str,
+    force: bool = False,
+    after_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+) -> SnapshotOutcome:
+    """A snapshot taken from one file in one transaction: stage it all, verify, commit - or nothing.
+
+    A file cannot be fetched in resumable chunks, and copying hundreds of millions of rows from a
+    stage table into raw would write them twice, so `write(con, snapshot_id)` appends the rows
+    straight into the raw tables inside the transaction (views ignore a snapshot until it is
+    complete) and returns how many it wrote. Any failure rolls all of it back; the snapshot row
+    stays 'incomplete' with the reason, and the same command starts the file again.
+    """
+    t0 = time.monotonic()
+    found = find_snapshot(con, req)
+    replaces = None
+    if found and found[1] == "complete":
+        if not force:
+            rows = fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [found[0]])[0]
+            return SnapshotOutcome(found[0], req.layout.name, req.version, rows, "unchanged")
+        replaces, found = found[0], None
+    sid, action = (found[0], "resumed") if found else (_start(con, req, source, datastack), "created")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if replaces is not None:
+            con.execute(f"DELETE FROM {req.layout.rows_table} WHERE snapshot_id = ?", [replaces])
+            con.execute("UPDATE meta.snapshots SET status = 'replaced' WHERE snapshot_id = ?", [replaces])
+        rows = write(con, sid)
+        if req.expected_rows is not None and rows != req.expected_rows:
+            raise WarehouseError(
+                f"{req.layout.name} v{req.version}: expected {req.expected_rows} rows but {rows} arrived; "
+                "nothing was committed"
+            )
+        con.execute(
+            "UPDATE meta.chunks SET status = 'done', row_count = ?, attempts = attempts + 1, fetched_at = ? "
+            "WHERE snapshot_id = ?",
+            [rows, _now(), sid],
+        )
+        con.execute(
+            "UPDATE meta.snapshots SET status = 'complete', row_count = ?, finished_at = ?, message = NULL "
+            "WHERE snapshot_id = ?",
+            [rows, _now(), sid],
+        )
+        con.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):  # the failure may already have aborted the transaction
+            con.execute("ROLLBACK")
+        _note(con, sid, exc)
+        if isinstance(exc, WarehouseError):
+            raise
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {_one_line(exc)}"
+        raise IngestInterrupted(
+            f"{req.layout.name} v{req.version} {reason}; nothing of it was kept - run the same command again"
+        ) from None
+    if after_commit:
+        after_commit(con, req.version)
+    return SnapshotOutcome(
+        sid, req.layout.name, req.version, rows, action, 1, 1, seconds=time.monotonic() - t0
+    )
+
+
 def assert_answer_columns(answer: Answer, layout: TableLayout) -> None:
     if answer.table.schema.names != layout.schema.names:
         raise SourceError(f"answer for {layout.name} has columns {answer.table.schema.names}")

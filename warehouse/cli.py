@@ -189,8 +189,15 @@ def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> N
     show_default=True,
     help="Root ids per synapse query; chunks over the row cap are split further automatically.",
 )
+@click.option(
+    "--dump",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the version's materialization dump files ({table}.csv.gz + {table}_header.csv) from this "
+    "folder or file instead of a server; the full synapse table fills the synapses role.",
+)
 @click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
-def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_chunk, force) -> None:
+def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_chunk, dump, force) -> None:
     """Snapshot one materialization version into the warehouse.
 
     Takes the proofreading table, both cell-type tables and the synapses of the proofread cells,
@@ -205,7 +212,10 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
         mwh ingest --datastack minnie65_public --version 1181
         mwh ingest -d minnie65_public -v 1181 --synapses partners --workers 8
         mwh ingest -d demo -v 1300
+        mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
     """
+    if dump is not None:
+        return _ingest_dump(db, datastack, version, tables, server, dump, force)
     from ingest.plan import PlanOptions
     from ingest.progress import Progress
     from ingest.run import IngestOptions, ingest_version, resolve_roles
@@ -232,6 +242,49 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
     for o in outcomes:
         extra = f", {o.splits} split(s), {o.retries} retry(ies)" if o.action != "unchanged" else ""
         click.echo(f"{o.table} v{o.version}: {o.rows:,} rows ({o.action}{extra})", err=True)
+    click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
+
+
+def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
+    """`mwh ingest --dump`: the dump files at DUMP as snapshots of VERSION; no server is contacted."""
+    from tqdm import tqdm
+
+    from ingest.dump import ingest_dump
+    from ingest.run import resolve_roles
+
+    from .api import check_writable_for, open_for_datastack
+    from .config import datastack_config
+
+    if server is not None:
+        raise click.UsageError("--dump reads files and contacts no server; leave out --server")
+    cfg = datastack_config(datastack)
+    roles = resolve_roles(cfg, tables)
+    db = _db(db)
+    check_writable_for(db, datastack)
+    bars: dict[str, tqdm] = {}
+
+    def on_batch(table: str, rows: int) -> None:
+        if table not in bars:
+            bars[table] = tqdm(
+                desc=f"{table} v{version}",
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                disable=not sys.stderr.isatty(),
+                dynamic_ncols=True,
+            )
+        bars[table].update(rows)
+
+    try:
+        with open_for_datastack(db, datastack) as wh:
+            outcomes = ingest_dump(wh, Path(dump), version, roles=roles, force=force, on_batch=on_batch)
+            wh.con.execute("CHECKPOINT")
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for o in outcomes:
+        rate = f", {o.rows / o.seconds:,.0f} rows/s" if o.seconds > 0 else ""
+        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from the dump ({o.action}{rate})", err=True)
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
 
 
