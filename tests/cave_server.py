@@ -10,8 +10,9 @@ it over real HTTP:
         df = client.materialize.query_table("synapses_pni_2", limit=10)
 
 It can misbehave on purpose: per-query latency, injected 500/503 answers, connections dropped
-in the middle of the body, a row cap like the public server's, a cap on concurrent queries.
-All of those are plain attributes that may be changed while it runs.
+in the middle of the body, a row cap like the public server's, a cap on concurrent queries, an
+outage after N more queries, tables missing at a version, slow metadata routes, and answers that
+silently lose rows. All of those are plain attributes that may be changed while it runs.
 
 Standalone: ``python -m tests.cave_server --port 0 --row-cap 1000 --error-rate 0.2`` prints its
 URL on one line and serves until killed.
@@ -243,7 +244,15 @@ class CaveTestServer:
     """A CAVE info + materialization + schema service for one synthetic datastack.
 
     Runtime-adjustable attributes: token (None disables auth), row_cap (None: no cap), latency,
-    error_rate, drop_rate, error_statuses, max_concurrency, expired_versions, ipc_compress.
+    error_rate, drop_rate, error_statuses, max_concurrency, expired_versions, ipc_compress, and:
+
+    - outage_after: None, or how many more queries succeed before every query answers 503 (an
+      outage in the middle of an ingest); counts down, set it back to None to end the outage.
+    - missing_tables: table names this deployment does not have (404, as an unknown table).
+    - json_latency: seconds added to every non-query route (info, versions, metadata), like a
+      server that hangs before a client is even built.
+    - short_answers: rows silently dropped from the end of every data answer, with no Warning
+      header (a server or proxy that loses rows); count queries still count them all.
     """
 
     def __init__(
@@ -272,6 +281,10 @@ class CaveTestServer:
         self.seed = seed
         self.verbose = verbose
         self.ipc_compress = True
+        self.outage_after: int | None = None
+        self.missing_tables: set[str] = set()
+        self.json_latency = 0.0
+        self.short_answers = 0
         self.expired_versions: set[int] = {v.version for v in datastack.versions if v.expired}
         self.query_log: deque[dict] = deque(maxlen=1000)
         self._host = host
@@ -397,7 +410,7 @@ class CaveTestServer:
         return vi
 
     def _check_table(self, table: str, version: int) -> None:
-        if table not in self.datastack.table_names():
+        if table not in self.datastack.table_names() or table in self.missing_tables:
             raise HttpError(
                 404,
                 f"No table named '{table}' found for version '{version}' "
@@ -647,6 +660,9 @@ class CaveTestServer:
             out = self._assemble(names, sources, frames, body, split, desired)
             if limit is not None and out.num_rows == limit:
                 headers["Warning"] = f'201 - "Limited query to {limit} rows'
+            if self.short_answers > 0:  # lose rows silently: no Warning, whatever the cap did
+                out = out.slice(0, max(0, out.num_rows - self.short_answers))
+                headers.pop("Warning", None)
         if arrow:
             body_bytes = self._arrow_bytes(out, accept_encoding if compress else "")
             ctype = "data.arrow"
@@ -826,6 +842,8 @@ class CaveTestServer:
                 if "ds" in m.groupdict():
                     self._check_datastack(m["ds"])
                 if not is_query:
+                    if self.json_latency > 0:
+                        time.sleep(self.json_latency)
                     return self._json(200, func(self, m, params))
                 return self._query(func, m, params, headers, body)
             raise HttpError(404, f"no such endpoint: {method} {path}")
@@ -869,6 +887,13 @@ class CaveTestServer:
             try:
                 if self.latency > 0:
                     time.sleep(self.latency)
+                with self._lock:
+                    outage = self.outage_after is not None and self.outage_after <= 0
+                    if self.outage_after is not None and not outage:
+                        self.outage_after -= 1
+                if outage:
+                    self._count("errors_injected")
+                    return self._json(503, {"message": "service unavailable (outage)"})
                 with self._lock:
                     err = self._rng.random() < self.error_rate
                     status = self._rng.choice(self.error_statuses) if err else 0
@@ -965,13 +990,17 @@ def _r_version_metadata(app: CaveTestServer, m: re.Match, p: dict) -> Any:
 
 def _r_tables(app: CaveTestServer, m: re.Match, p: dict) -> Any:
     app._check_version(_v(m))
-    return list(app.datastack.table_names())
+    return [t for t in app.datastack.table_names() if t not in app.missing_tables]
 
 
 def _r_tables_metadata(app: CaveTestServer, m: re.Match, p: dict) -> Any:
     v = _v(m)
     app._check_version(v)
-    return [{**app.datastack.table_metadata(t), "version": v} for t in app.datastack.table_names()]
+    return [
+        {**app.datastack.table_metadata(t), "version": v}
+        for t in app.datastack.table_names()
+        if t not in app.missing_tables
+    ]
 
 
 def _r_table_metadata(app: CaveTestServer, m: re.Match, p: dict) -> Any:

@@ -1,60 +1,90 @@
 """CAVE through the real caveclient: the notebook's path, made safe for long unattended runs.
 
-caveclient returns pandas frames and reports the server's row cap only as a log line
-(`Warning: 201 - "Limited query to N rows`), never as an error. This source listens for that line
-in the fetching thread and reports the answer as possibly truncated, so the job splits the chunk
-instead of storing a partial answer. Transient failures (5xx, timeouts, dropped connections) are
-classified as retryable; a bad token, an unknown table or an expired version are not.
+caveclient is used as it is, never patched. What this module adds around it, and why:
 
-The token is caveclient's own (its secrets file) or $CAVE_TOKEN; it is passed to caveclient and
-never printed, logged or stored.
+- The row cap. CAVE truncates an answer at its cap and says so only in a response header
+  (`Warning: 201 - "Limited query to N rows`), which caveclient merely logs. A response hook on the
+  client's requests session reads that header for every answer, so an answer is reported as
+  possibly truncated (header seen, or as many rows as the cap) whatever the logging setup is, and
+  the job splits the chunk instead of storing part of it.
+- Errors. caveclient raises requests' exceptions; they are sorted into retryable ones (5xx, 429,
+  timeouts, dropped connections: `RetryableSourceError`, retried by the job with backoff) and final
+  ones (bad token, unknown datastack, table or version: one line saying what to do).
+- Timeouts. caveclient sets no request timeout, so a stuck server would hang a worker forever.
+  Each client's sessions get an HTTP adapter with caveclient's own retry and pool settings plus a
+  default timeout, and building a client (a few small GETs made before any session can be
+  configured) has a deadline of its own.
+- Threads. A requests session is not meant to be shared between threads, so each worker borrows a
+  client from a small pool (one client per concurrent worker, reused across snapshots).
+
+The token is $CAVE_TOKEN or caveclient's own token file (found by caveclient's `AuthClient`:
+``~/.cloudvolume/secrets/<server host>-cave-secret.json``, then ``cave-secret.json``). It is handed
+to caveclient and never printed, logged or stored; error messages never quote it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
+import queue
 import re
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
+from requests.adapters import HTTPAdapter
 
 from warehouse.config import DatastackConfig
 from warehouse.errors import AuthError, RetryableSourceError, SourceError
-from warehouse.tables import conform
+from warehouse.tables import SCHEMAS, conform
 
 from ..chunks import Spec
+from ..job import RetryPolicy
 from .base import Answer, VersionInfo
 
 _CAP_RE = re.compile(r"Limited query to (\d+) rows")
-_local = threading.local()
+DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the server before a request is given up
+TIMEOUT_ENV = "MWH_CAVE_TIMEOUT"
+# Status codes worth another try: request timeout, rate limited, and every server-side error.
+_RETRYABLE_4XX = (408, 429)
+_EXACT_FLOAT_INT = 2**53  # caveclient reads Arrow through pandas: an int column with nulls turns float
+T = TypeVar("T")
 
 
-class _CapListener(logging.Filter):
-    """Records the row-cap warning in the thread that made the request, and keeps it off the console."""
+class _TimeoutAdapter(HTTPAdapter):
+    """caveclient's retry policy and pool size, plus the default timeout caveclient never sets."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        m = _CAP_RE.search(record.getMessage())
+    def __init__(self, timeout: tuple[float, float], like: HTTPAdapter, pool_maxsize: int, pool_block: bool):
+        super().__init__(pool_maxsize=pool_maxsize, pool_block=pool_block, max_retries=like.max_retries)
+        self.timeout = timeout
+
+    def send(self, request, stream=False, timeout=None, **kwargs):
+        timeout = self.timeout if timeout is None else timeout
+        return super().send(request, stream=stream, timeout=timeout, **kwargs)
+
+
+@dataclass
+class _Conn:
+    """One caveclient client, used by one thread at a time, and what its last answer said of the cap."""
+
+    client: Any
+    cap: int | None = None
+
+    def on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        m = _CAP_RE.search(response.headers.get("Warning", ""))
         if m:
-            _local.cap_hit = int(m.group(1))
-            return False
-        return True
-
-
-_LISTENER = _CapListener()
-logging.getLogger("caveclient.base").addFilter(_LISTENER)
-
-
-def _status(exc: requests.HTTPError) -> int | None:
-    if exc.response is not None:
-        return exc.response.status_code
-    m = re.match(r"(\d{3}) ", str(exc))
-    return int(m.group(1)) if m else None
+            self.cap = int(m.group(1))
 
 
 class CaveSource:
+    """A CAVE materialization service, read through caveclient (see the module docstring)."""
+
     label = "caveclient"
 
     def __init__(
@@ -63,77 +93,179 @@ class CaveSource:
         server: str | None = None,
         token: str | None = None,
         row_cap: int | None = None,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ):
         import caveclient
 
         self.cfg = cfg
         self.datastack = cfg.name
-        self.server = server or cfg.server_address
-        self.token = token if token is not None else os.environ.get("CAVE_TOKEN") or None
+        self.server = (server or cfg.server_address).rstrip("/")
         self.row_cap = row_cap or cfg.row_cap
+        self.timeout = float(timeout if timeout is not None else _env_timeout())
+        self.retry = retry or RetryPolicy()  # for the source's own calls (versions, counts)
         self.client_version = caveclient.__version__
         self.label = f"caveclient {caveclient.__version__} @ {self.server}"
-        self._clients = threading.local()
-        self.client()  # fail early, in one line, on a bad server, datastack or token
+        self._token = self._find_token(token)
+        self._idle: queue.SimpleQueue[_Conn] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        # Fail now, in one line, on a bad server, datastack or token, before the file is touched.
+        self._idle.put(self._connect(at_start=True))
 
-    # ------------------------------------------------------------------------------ the client
-    def client(self):
-        client = getattr(self._clients, "client", None)
-        if client is None:
-            client = self._clients.client = self._make_client()
-        return client
+    def __repr__(self) -> str:  # never shows the token
+        return f"CaveSource({self.datastack!r}, {self.server!r})"
 
-    def _make_client(self):
+    # ------------------------------------------------------------------------------ the token
+    def _find_token(self, token: str | None) -> str:
+        """$CAVE_TOKEN, else the file caveclient itself would read for this server."""
+        token = (token or os.environ.get("CAVE_TOKEN") or "").strip() or None
+        if token is None:
+            from caveclient.auth import AuthClient
+
+            try:
+                token = AuthClient(server_address=self.server).token
+            except (OSError, ValueError):  # an unreadable or malformed token file; never quote it
+                raise AuthError(
+                    "cannot read caveclient's token file under ~/.cloudvolume/secrets; "
+                    + _how_to_set_token(self.server)
+                ) from None
+        if not isinstance(token, str) or not token.strip():
+            raise AuthError(f"no CAVE token found for {self.server}; " + _how_to_set_token(self.server))
+        return token.strip()
+
+    # ------------------------------------------------------------------------------ clients
+    def _connect(self, at_start: bool = False) -> _Conn:
+        """A new client, built within the timeout: its first requests go out before any session
+        can be given a timeout, so the whole construction runs in a helper thread with a deadline."""
+        box: queue.SimpleQueue = queue.SimpleQueue()
+
+        def build() -> None:
+            try:
+                box.put((True, self._build_client()))
+            except BaseException as exc:  # handed to the waiting thread, which explains it
+                box.put((False, exc))
+
+        threading.Thread(target=build, name="mwh-cave-connect", daemon=True).start()
+        deadline = 2 * self.timeout  # a handful of small GETs; a healthy server answers them at once
+        try:
+            ok, value = box.get(timeout=deadline)
+        except queue.Empty:
+            cls = SourceError if at_start else RetryableSourceError
+            raise cls(
+                f"the CAVE server {self.server} did not answer within {deadline:.0f} s while connecting; "
+                f"try again later (or raise ${TIMEOUT_ENV})"
+            ) from None
+        if not ok:
+            raise self._explain(value, "connecting", at_start=at_start) from None
+        conn = _Conn(value)
+        value.materialize.session.hooks["response"].append(conn.on_response)
+        return conn
+
+    def _build_client(self) -> Any:
+        import caveclient
         from caveclient import CAVEclient
 
-        try:
-            client = CAVEclient(
-                self.datastack, server_address=self.server, auth_token=self.token, write_server_cache=False
-            )
-        except Exception as exc:  # noqa: BLE001 - caveclient raises many kinds; each becomes one line
-            raise self._explain(exc, "connecting") from None
-        if not client.auth.token:
-            raise AuthError(_no_token(self.server))
+        client = CAVEclient(
+            self.datastack, server_address=self.server, auth_token=self._token, write_server_cache=False
+        )
+        mat = client.materialize  # built now, so that every later request goes through a timeout
+        defaults = caveclient.get_session_defaults()
+        timeout = (min(30.0, self.timeout), self.timeout)
+        for session in (client.info.session, mat.session):
+            old = {prefix: session.get_adapter(prefix) for prefix in ("http://", "https://")}
+            for prefix, adapter in old.items():
+                session.mount(
+                    prefix,
+                    _TimeoutAdapter(timeout, adapter, defaults["pool_maxsize"], defaults["pool_block"]),
+                )
+            for adapter in set(old.values()):
+                adapter.close()  # its pooled connections would otherwise linger until collected
         return client
 
-    def _explain(self, exc: Exception, doing: str) -> Exception:
+    @contextmanager
+    def _borrow(self) -> Iterator[_Conn]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            self._idle.put(conn)
+
+    def _call(self, doing: str, fn: Callable[[Any], T]) -> T:
+        """A request of the source's own (not a chunk), retried like chunks are."""
+        attempt = 1
+        while True:
+            try:
+                with self._borrow() as conn:
+                    return fn(conn.client)
+            except Exception as exc:  # noqa: BLE001 - caveclient raises many kinds; _explain sorts them
+                error = self._explain(exc, doing)
+            if attempt >= self.retry.attempts or not isinstance(error, RetryableSourceError):
+                raise error
+            time.sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    # ------------------------------------------------------------------------------ errors
+    def _explain(self, exc: BaseException, doing: str, at_start: bool = False) -> SourceError:
+        """One line for a caveclient failure, retryable or not. Never quotes the token."""
+        if isinstance(exc, SourceError):
+            return exc
         name = type(exc).__name__
-        if name == "AuthException":
-            return AuthError(_no_token(self.server))
+        if name == "AuthException":  # caveclient: the server redirected to a login page
+            return AuthError(
+                f"the CAVE server {self.server} asked for a login while {doing}; "
+                + _how_to_set_token(self.server)
+            )
         if isinstance(exc, requests.HTTPError):
             code = _status(exc)
+            detail = _server_message(exc)
             if code in (401, 403):
                 return AuthError(
-                    f"the CAVE server refused the token ({code}) while {doing}; get a new one "
-                    f"({self.server}/auth/api/v1/create_token) and set CAVE_TOKEN"
+                    f"the CAVE server refused the token ({code}: {detail}) while {doing}; "
+                    + _how_to_set_token(self.server)
+                )
+            if code == 404 and doing == "connecting":
+                return SourceError(
+                    f"the CAVE server {self.server} does not know datastack '{self.datastack}' ({detail}); "
+                    "check --datastack and --server"
                 )
             if code == 404:
-                return SourceError(f"not found on {self.server} while {doing}: {_server_message(exc)}")
-            if code is not None and code >= 500:
-                return RetryableSourceError(f"server error {code} while {doing}")
-            return SourceError(f"the CAVE server answered {code} while {doing}: {_server_message(exc)}")
-        if isinstance(
-            exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
-        ):
-            if doing == "connecting":
                 return SourceError(
-                    f"cannot reach the CAVE server {self.server} ({name}); check --server and the network"
+                    f"not found on the CAVE server while {doing}: {detail}; "
+                    "check the version ('mwh versions') and the table names in datastacks.toml"
                 )
-            return RetryableSourceError(f"{name} while {doing}")
-        if "ProtocolError" in name or "IncompleteRead" in name or isinstance(exc, pa.ArrowInvalid | EOFError):
-            return RetryableSourceError(f"{name} while {doing} (connection dropped mid-answer)")
-        if isinstance(exc, ValueError) and "does not exist" in str(exc).lower():
-            return SourceError(str(exc).splitlines()[0])
-        return SourceError(f"{name} while {doing}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            if code is not None and (code >= 500 or code in _RETRYABLE_4XX):
+                return RetryableSourceError(f"server error {code} while {doing}: {detail}")
+            return SourceError(f"the CAVE server answered {code} while {doing}: {detail}")
+        transient = (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            pa.ArrowInvalid,
+            EOFError,
+        )
+        if isinstance(exc, transient) or "ProtocolError" in name or "IncompleteRead" in name:
+            kind = "timed out" if _is_timeout(exc) else "connection failed or dropped"
+            if at_start:
+                return SourceError(
+                    f"cannot reach the CAVE server {self.server} ({name}, {kind}); "
+                    "check --server and the network"
+                )
+            return RetryableSourceError(f"{name} while {doing} ({kind})")
+        text = str(exc).strip().splitlines()
+        return SourceError(f"{name} while {doing}: {text[0][:200] if text else ''}")
 
     # ------------------------------------------------------------------------------ the protocol
     def versions(self, include_expired: bool = True) -> list[VersionInfo]:
-        mat = self.client().materialize
-        try:
-            available = set(mat.get_versions(expired=False))
-            metadata = mat.get_versions_metadata(expired=True)
-        except Exception as exc:  # noqa: BLE001
-            raise self._explain(exc, "listing versions") from None
+        def ask(client: Any) -> tuple[set[int], list[dict]]:
+            mat = client.materialize
+            return set(mat.get_versions(expired=False)), mat.get_versions_metadata(expired=True)
+
+        available, metadata = self._call(f"listing the versions of {self.datastack}", ask)
         out = []
         for m in metadata:
             v = int(m["version"])
@@ -145,41 +277,103 @@ class CaveSource:
         return sorted(out, key=lambda i: i.version)
 
     def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer:
-        kwargs: dict = {}
-        if spec["in"]:
-            kwargs["filter_in_dict"] = {col: list(ids) for col, ids in spec["in"].items()}
-        lo, hi = spec["id_range"]
-        if lo is not None:
-            kwargs["filter_greater_equal_dict"] = {"id": lo}
-        if hi is not None:
-            kwargs["filter_less_dict"] = {"id": hi}
-        _local.cap_hit = None
-        try:
-            df = self.client().materialize.query_table(
-                table, materialization_version=version, split_positions=True, log_warning=True, **kwargs
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise self._explain(exc, f"querying {table} v{version}") from None
-        cap_hit = _local.cap_hit
+        doing = f"querying {table} v{version}"
+        with self._borrow() as conn:
+            conn.cap = None
+            try:
+                df = conn.client.materialize.query_table(
+                    table,
+                    materialization_version=version,
+                    split_positions=True,
+                    log_warning=False,  # the cap header is read by the hook, not printed per chunk
+                    **_filters(spec),
+                )
+            except Exception as exc:  # noqa: BLE001 - sorted into retryable or final by _explain
+                raise self._explain(exc, doing) from None
+            cap = conn.cap
         data = pa.Table.from_pandas(df, preserve_index=False)
-        truncated = cap_hit is not None or data.num_rows >= self.row_cap
-        if cap_hit is not None and cap_hit < self.row_cap:
-            self.row_cap = cap_hit  # the server's real cap is lower than configured: trust the server
+        _refuse_rounded_ids(data, role, doing)
+        with self._lock:
+            if cap is not None and cap < self.row_cap:
+                self.row_cap = cap  # the server's cap is lower than configured: trust the server
+            truncated = cap is not None or data.num_rows >= self.row_cap
         return Answer(conform(data, role, f"the CAVE server ({table})"), truncated)
 
     def count(self, table: str, version: int) -> int | None:
-        try:
-            return int(self.client().materialize.get_annotation_count(table, version=version))
-        except Exception as exc:  # noqa: BLE001
-            raise self._explain(exc, f"counting {table} v{version}") from None
+        """Rows the whole-table query returns, counted by the server with the very same query (for a
+        reference table that is the joined rows, which the table's own row count may not be)."""
+
+        def ask(client: Any) -> int:
+            df = client.materialize.query_table(
+                table, materialization_version=version, get_counts=True, log_warning=False
+            )
+            return int(df["count"].iloc[0])
+
+        return self._call(f"counting {table} v{version}", ask)
 
 
-def _no_token(server: str) -> str:
+# ---------------------------------------------------------------------------------- helpers
+def _filters(spec: Spec) -> dict:
+    """A chunk spec as query_table's filter arguments (its semantics are chunks.matches)."""
+    kwargs: dict = {}
+    if spec["in"]:
+        kwargs["filter_in_dict"] = {col: [int(i) for i in ids] for col, ids in spec["in"].items()}
+    lo, hi = spec["id_range"]
+    if lo is not None:
+        kwargs["filter_greater_equal_dict"] = {"id": int(lo)}
+    if hi is not None:
+        kwargs["filter_less_dict"] = {"id": int(hi)}
+    return kwargs
+
+
+def _refuse_rounded_ids(data: pa.Table, role: str, doing: str) -> None:
+    """An int64 column that came back as float (caveclient goes through pandas, where an integer
+    column with a null turns float) is exact only below 2**53; root ids are not, so refuse."""
+    schema = SCHEMAS[role]
+    for f in schema:
+        if f.name not in data.column_names or not pa.types.is_integer(f.type):
+            continue
+        col = data.column(f.name)
+        if pa.types.is_floating(col.type) and col.null_count < len(col):
+            biggest = pc.max(pc.abs(col)).as_py()
+            if biggest is not None and biggest >= _EXACT_FLOAT_INT:
+                raise SourceError(
+                    f"{doing}: column {f.name} arrived as floating point with values above 2^53, "
+                    "so ids may have been rounded; nothing from this answer was stored"
+                )
+
+
+def _how_to_set_token(server: str) -> str:
     return (
-        "no CAVE token found; set CAVE_TOKEN, or save one the caveclient way: "
-        "python -c \"import caveclient; caveclient.CAVEclient().auth.save_token(token='...')\" "
-        f"(get a token at {server}/auth/api/v1/create_token)"
+        "set CAVE_TOKEN, or save a token the caveclient way: "
+        f"python -c \"from caveclient import CAVEclient; CAVEclient.setup_token('{server}')\" "
+        f"(new tokens: {server}/auth/api/v1/create_token)"
     )
+
+
+def _env_timeout() -> float:
+    raw = os.environ.get(TIMEOUT_ENV)
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SourceError(f"${TIMEOUT_ENV} must be a number of seconds, not '{raw}'") from None
+    if value <= 0:
+        raise SourceError(f"${TIMEOUT_ENV} must be positive, not {raw}")
+    return value
+
+
+def _status(exc: requests.HTTPError) -> int | None:
+    if exc.response is not None:
+        return exc.response.status_code
+    m = re.match(r"(\d{3}) ", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, requests.Timeout) or "timed out" in text or "timeout" in text
 
 
 def _server_message(exc: requests.HTTPError) -> str:
@@ -191,11 +385,11 @@ def _server_message(exc: requests.HTTPError) -> str:
                 return str(body.get("message") or body.get("error") or body)[:200]
         except ValueError:
             pass
-        return (resp.text or resp.reason or "")[:200]
-    return str(exc).split(" for url")[0]
+        return (resp.reason or resp.text or "")[:200].replace("\n", " ")
+    return str(exc).split(" for url")[0][:200]
 
 
-def _naive_utc(value) -> datetime | None:
+def _naive_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
