@@ -109,6 +109,11 @@ def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
         "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
         [sql_hash(), __version__],
     )
+    # The viewer links' layers (sql/macros/neuroglancer_state.sql) read these; '' means not configured.
+    con.execute(
+        "INSERT OR REPLACE INTO meta.warehouse VALUES ('segmentation_source', ?), ('image_source', ?)",
+        [str(cfg.extra.get("segmentation_source", "")), str(cfg.extra.get("image_source", ""))],
+    )
 
 
 def file_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
