@@ -11,9 +11,27 @@ from typing import Any
 
 from warehouse.errors import WarehouseError
 
-from . import cell_type_composition, connectivity, partners, strategy
+from . import (
+    cell_type_composition,
+    cell_type_connectivity,
+    changes,
+    connectivity,
+    degrees,
+    neuron,
+    partners,
+    strategy,
+)
 
-_MODULES: list[ModuleType] = [strategy, connectivity, cell_type_composition, partners]
+_MODULES: list[ModuleType] = [
+    strategy,
+    connectivity,
+    cell_type_composition,
+    partners,
+    cell_type_connectivity,
+    degrees,
+    neuron,
+    changes,
+]
 REPORTS: dict[str, ModuleType] = {m.NAME: m for m in _MODULES}
 
 

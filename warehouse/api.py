@@ -4,6 +4,9 @@
 >>> wh = warehouse.open("warehouse.duckdb")          # read-only
 >>> wh.view("proofread_cell_types", version=1181)    # a polars DataFrame
 >>> wh.report("connectivity", version=1181)          # an Altair chart, shown inline in Jupyter
+>>> wh.partners(864691135808473885, 1181)            # one neuron's output partners
+>>> wh.diff(1078, 1181)                              # proofread cells between versions, by nucleus id
+>>> wh.sql("FROM reciprocity WHERE version = $v", {"v": 1181})
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ VIEW_ROLES: dict[str, tuple[str, ...]] = {
     "connectivity_pairs": ("proofreading", "synapses"),
     "cell_types": ("cell_types_manual", "cell_types_auto"),
     "proofread_cell_types": ("proofreading", "cell_types_manual", "cell_types_auto"),
+    "synapse_positions": ("synapses",),
+    "cell_type_connectivity": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
+    "neuron_degrees": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
+    "reciprocal_pairs": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
+    "reciprocity": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
+    "nucleus_roots": ("cell_types_manual", "cell_types_auto"),
+    "proofread_nuclei": ("proofreading", "cell_types_manual", "cell_types_auto"),
 }
 
 
@@ -94,6 +104,67 @@ class Warehouse:
         from reports import build
 
         return build(self, name, version, **options)
+
+    def sql(self, query: str, params: list | dict | None = None, *, kind: str = "polars") -> Any:
+        """Any query as a polars (default), pandas or arrow table; values go in `params`, never the text.
+
+        >>> wh.sql("SELECT cell_type, count(*) AS n FROM proofread_cell_types WHERE version = $v GROUP BY ALL",
+        ...        {"v": 1181})
+        """
+        rel = self.con.sql(query, params=params)
+        if rel is None:
+            raise WarehouseError("the query returned no result (a statement, not a SELECT)")
+        return _as(rel, kind)
+
+    def partners(
+        self,
+        root_id: int | str,
+        version: int,
+        direction: str = "output",
+        *,
+        top: int | None = None,
+        kind: str = "polars",
+    ) -> Any:
+        """A neuron's partners by synapse count (the partners macro); direction 'output' or 'input'."""
+        from .neuron import partners
+
+        return _convert(partners(self, root_id, version, direction, top), kind)
+
+    def neuron(self, root_id: int | str, version: int, *, top: int = 20):
+        """A NeuronCard: the neuron's summary, top partners each way, and its root ids at other versions."""
+        from .neuron import neuron_card
+
+        return neuron_card(self, root_id, version, top)
+
+    def diff(self, v1: int, v2: int, *, kind: str = "polars") -> Any:
+        """Proofread cells between two versions, keyed on nucleus id: same root, root changed, added, lost.
+
+        `warehouse.diff.compare(wh, v1, v2)` also gives the counts and warnings that `mwh diff` prints.
+        """
+        from .diff import compare
+
+        return _convert(compare(self, v1, v2).cells, kind)
+
+
+def _as(rel: duckdb.DuckDBPyRelation, kind: str) -> Any:
+    if kind == "polars":
+        return rel.pl()
+    if kind == "pandas":
+        return rel.df()
+    if kind == "arrow":
+        return rel.to_arrow_table()
+    raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
+
+
+def _convert(frame: Any, kind: str) -> Any:
+    """A polars frame in the kind asked for, so every method takes the same `kind` argument."""
+    if kind == "polars":
+        return frame
+    if kind == "pandas":
+        return frame.to_pandas()
+    if kind == "arrow":
+        return frame.to_arrow()
+    raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
 
 
 def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse:  # noqa: A001

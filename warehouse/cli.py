@@ -74,6 +74,23 @@ def _db(db: Path | None) -> Path:
     return Path(db) if db is not None else default_db_path()
 
 
+class RootIdType(click.ParamType):
+    """A root id on the command line: digits that fit a signed 64-bit integer, or a usage error."""
+
+    name = "root_id"
+
+    def convert(self, value, param, ctx):
+        from .neuron import parse_root_id
+
+        try:
+            return parse_root_id(value)
+        except WarehouseError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ROOT_ID = RootIdType()
+
+
 @click.group(
     cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
@@ -384,7 +401,10 @@ def sql(db, query, fmt, output, params, max_rows, write) -> None:
     """Run SQL against the warehouse (read-only unless --write).
 
     Views: proofread_neurons, proofread_synapses, connections, connectivity_pairs, cell_types,
-    proofread_cell_types; macros: partners(root_id, version), connectivity_matrix_<version>() (wide 0/1 matrix).
+    proofread_cell_types, cell_type_connectivity, neuron_degrees, reciprocal_pairs, reciprocity,
+    synapse_positions, nucleus_roots, proofread_nuclei; macros: partners(root_id, version),
+    neuron_summary(root_id, version), root_history(root_id), proofread_changes(v1, v2),
+    neuroglancer_url(root_id, x, y, z), connectivity_matrix_<version>() (wide 0/1 matrix).
 
     \b
     Example:
@@ -472,9 +492,9 @@ def _check_output(output: Path, db: Path) -> None:
 )
 @click.option(
     "--root-id",
-    type=int,
+    type=ROOT_ID,
     default=None,
-    help="Neuron for the partners report (default: the busiest proofread one).",
+    help="Neuron for the partners and neuron reports (default: the busiest proofread one).",
 )
 @click.option(
     "--weighted", is_flag=True, help="Connectivity heatmap coloured by synapse count instead of 0/1."
@@ -482,7 +502,8 @@ def _check_output(output: Path, db: Path) -> None:
 def report(db, name, version, out, root_id, weighted) -> None:
     """Render reports (all, or NAME) as offline HTML and PNG, with an index.html.
 
-    Reports: strategy, connectivity, cell_types, partners.
+    Reports: strategy, connectivity, cell_types, partners, cell_type_connectivity, degrees, neuron,
+    changes (against the previous snapshotted version).
 
     \b
     Example:
@@ -511,6 +532,214 @@ def report(db, name, version, out, root_id, weighted) -> None:
     for r in rendered:
         click.echo(f"{r.name}: {r.html} {r.png}")
     click.echo(f"index: {index}")
+
+
+def _partner_lines(frame, total: int, direction: str) -> list[str]:
+    """Plain aligned columns: easier to read and to paste than a boxed table."""
+    head = "inputs (pre-synaptic partners)" if direction == "input" else "outputs (post-synaptic partners)"
+    lines = [f"top {frame.height} {head} of {total:,}:"]
+    lines.append(f"  {'partner_root_id':>20}  {'synapses':>8}  {'cell type':<14} proofread")
+    for row in frame.iter_rows(named=True):
+        kind = row["partner_cell_type"] or "-"
+        lines.append(
+            f"  {row['partner_root_id']:>20}  {row['syn_count']:>8,}  {kind:<14} {'yes' if row['partner_proofread'] else 'no'}"
+        )
+    return lines
+
+
+@cli.command()
+@db_option
+@click.argument("root_id", type=ROOT_ID)
+@click.option(
+    "--version",
+    "-v",
+    "version",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Version to look at, e.g. 1181.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Partners listed in each direction.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for the neuron's report (HTML + PNG).",
+)
+@click.option("--no-report", is_flag=True, help="Only print; do not render the report.")
+def neuron(db, root_id, version, top, out, no_report) -> None:
+    """Show one neuron at a version: what it is, where it is, and its top partners both ways.
+
+    Prints whether the root id is proofread, its cell type, nucleus, position (um, depth below the
+    pia), synapse and partner counts, its root ids at other versions (same nucleus) and a
+    neuroglancer link, then its top input and output partners; renders the neuron report.
+
+    \b
+    Example:
+        mwh neuron 864691135808473885 --version 1181
+        mwh neuron 864691135808473885 -v 1181 --top 50 --no-report
+    """
+    from .api import open as open_warehouse
+
+    with open_warehouse(_db(db)) as wh:
+        card = wh.neuron(root_id, version, top=top)
+        s = card.summary
+        lines = [f"neuron {card.root_id} at version {version} ({wh.datastack})"]
+        lines.append(f"  proofread:    {'yes (' + str(s['strategy_axon']) + ')' if s['proofread'] else 'no'}")
+        nucleus = "none" if s["nucleus_id"] is None else str(s["nucleus_id"])
+        if (s["n_nuclei"] or 0) > 1:
+            nucleus += f" (and {s['n_nuclei'] - 1} more nuclei on this root)"
+        lines.append(f"  cell type:    {s['cell_type'] or 'no type'}; nucleus {nucleus}")
+        if s["x_um"] is not None:
+            lines.append(
+                f"  position:     x {s['x_um']:,.1f} um, y {s['y_um']:,.1f} um, z {s['z_um']:,.1f} um; "
+                f"depth {s['depth_um']:,.1f} um below the pia"
+            )
+        lines.append(
+            f"  synapses:     {s['syn_in']:,} in from {s['input_partners']:,} partners, "
+            f"{s['syn_out']:,} out onto {s['output_partners']:,} partners"
+            + (f", {s['autapses']:,} autapses" if s["autapses"] else "")
+        )
+        others = card.history.filter(card.history["version"] != version)
+        if others.height:
+            seen = ", ".join(
+                f"v{v} {r}"
+                for v, r in others.select("version", "pt_root_id").unique().sort("version").iter_rows()
+            )
+            lines.append(f"  same nucleus: {seen}")
+        if s["neuroglancer_url"]:
+            lines.append(f"  neuroglancer: {s['neuroglancer_url']}")
+        lines.append("")
+        lines += _partner_lines(card.inputs, s["input_partners"], "input")
+        lines.append("")
+        lines += _partner_lines(card.outputs, s["output_partners"], "output")
+        click.echo("\n".join(lines))
+        if not no_report:
+            import reports as reports_pkg
+            from reports.publish import check_out_dir
+            from reports.render import render
+
+            module = reports_pkg.get("neuron")
+            chart = reports_pkg.build(wh, "neuron", version, root_id=card.root_id, top=min(top, 40))
+            done = render(
+                chart,
+                check_out_dir(out),
+                f"neuron_{card.root_id}_v{version}",
+                module.TITLE,
+                module.description(version, root_id=card.root_id, top=min(top, 40)),
+            )
+            click.echo(f"report: {done.html} {done.png}", err=True)
+
+
+DIFF_ONLY = {
+    "changed": ("root changed", "added", "lost"),
+    "all": ("same root", "root changed", "added", "lost"),
+    "root-changed": ("root changed",),
+    "added": ("added",),
+    "lost": ("lost",),
+    "same-root": ("same root",),
+}
+
+
+@cli.command()
+@db_option
+@click.argument("v1", type=click.IntRange(min=1))
+@click.argument("v2", type=click.IntRange(min=1))
+@click.option(
+    "--only",
+    type=click.Choice(list(DIFF_ONLY)),
+    default="changed",
+    show_default=True,
+    help="Which cells to list: 'changed' is every cell whose root id changed, added or lost.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format of the cell list.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), default=None, help="Write the cell list to this file."
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Rows shown by --format table.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also render the changes report (HTML + PNG) into this folder.",
+)
+def diff(db, v1, v2, only, fmt, output, max_rows, out) -> None:
+    """Compare the proofread cells of two versions, keyed on nucleus id.
+
+    Cells are matched by an unchanged root id, then by nucleus id; each is 'same root', 'root
+    changed' (edited), 'added' or 'lost', with its input and output synapse counts at both
+    versions. A summary line goes to stderr, the cell list to stdout (macro proofread_changes).
+
+    \b
+    Example:
+        mwh diff 1078 1181
+        mwh diff 1078 1181 --only added -f csv -o added.csv
+        mwh diff 1181 1300 --out reports
+    """
+    import polars as pl
+
+    from .api import open as open_warehouse
+    from .diff import compare
+
+    db = _db(db)
+    if output is not None:
+        _check_output(output, db)
+    with open_warehouse(db) as wh:
+        result = compare(wh, v1, v2)
+        cells = result.cells.filter(pl.col("change").is_in(DIFF_ONLY[only]))
+        click.echo(result.summary(), err=True)
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
+        if fmt == "csv":
+            text = cells.write_csv()
+        elif fmt == "json":
+            text = json.dumps(cells.to_dicts(), default=str, indent=1) + "\n"
+        else:
+            shown = cells.select(
+                "nucleus_id",
+                "change",
+                "root_id_v1",
+                "root_id_v2",
+                "cell_type",
+                "syn_in_v1",
+                "syn_in_v2",
+                "syn_out_v1",
+                "syn_out_v2",
+            ).head(max_rows)
+            with pl.Config(tbl_rows=max_rows, tbl_cols=12, tbl_width_chars=200, fmt_str_lengths=20):
+                text = str(shown) + "\n"
+            if cells.height > max_rows:
+                text += f"({cells.height:,} cells; --max-rows or -f csv for all)\n"
+        if output:
+            output.write_text(text)
+            click.echo(f"wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        if out is not None:
+            from reports.publish import publish
+
+            rendered, _ = publish(wh, v2, out, ["changes"], since=v1)
+            click.echo(f"report: {rendered[0].html} {rendered[0].png}", err=True)
 
 
 @cli.command()

@@ -31,3 +31,4 @@ SELECT
 FROM grouped g
 LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id
 ORDER BY g.syn_count DESC, g.partner_root_id;
+COMMENT ON MACRO TABLE partners IS 'Partners of one neuron at a version by synapse count (direction output or input), with partner cell type and proofread flag.';

@@ -1,0 +1,156 @@
+"""One neuron from the command line and from Python, the Python helpers, and the new reports as real
+Altair charts that render offline."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+import vl_convert
+from click.testing import CliRunner
+
+import warehouse
+from reports.render import render
+from tests.handmade import Cell, Nucleus, Synapse, Version, build
+from warehouse.cli import cli
+from warehouse.errors import WarehouseError
+
+V = 1181
+NEW_REPORTS = ("cell_type_connectivity", "degrees", "neuron", "changes")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def busy_root(demo_db) -> int:
+    """The proofread neuron with the most output synapses at V (the reports' default neuron)."""
+    with warehouse.open(demo_db) as wh:
+        from reports.partners import default_root
+
+        return default_root(wh, V)
+
+
+# ------------------------------------------------------------------ Python
+def test_sql_binds_parameters_and_returns_each_kind(demo_wh):
+    q = "SELECT version, count(*) AS n FROM proofread_neurons WHERE version >= $v GROUP BY ALL ORDER BY 1"
+    frame = demo_wh.sql(q, {"v": V})
+    assert isinstance(frame, pl.DataFrame) and frame.rows() == [(1181, 1436), (1300, 1560)]
+    assert isinstance(demo_wh.sql(q, {"v": V}, kind="pandas"), pd.DataFrame)
+    assert isinstance(demo_wh.sql("SELECT ? AS x", [7], kind="arrow"), pa.Table)
+    with pytest.raises(WarehouseError, match="kind must be"):
+        demo_wh.sql("SELECT 1", kind="excel")
+
+
+def test_partners_from_python_match_the_macro_and_check_input(demo_wh, busy_root):
+    macro = demo_wh.con.sql("FROM partners(?, ?, direction := 'input')", params=[busy_root, V]).pl()
+    mine = demo_wh.partners(str(busy_root), V, "input")
+    assert mine.equals(macro)
+    assert demo_wh.partners(busy_root, V, top=5, kind="pandas").shape[0] == 5
+    with pytest.raises(WarehouseError, match="digits only"):
+        demo_wh.partners("864691135808473885; DROP VIEW proofread_neurons", V)
+    with pytest.raises(WarehouseError, match="'output' or 'input'"):
+        demo_wh.partners(busy_root, V, "sideways")
+    with pytest.raises(WarehouseError, match="mwh ingest"):
+        demo_wh.partners(busy_root, 943)
+
+
+def test_neuron_card_and_diff_from_python(demo_wh, busy_root):
+    card = demo_wh.neuron(busy_root, V, top=3)
+    assert card.summary["proofread"] and card.outputs.height == 3 and card.inputs.height == 3
+    assert card.summary["syn_out"] == demo_wh.partners(busy_root, V)["syn_count"].sum()
+    assert set(card.history["version"]) == {1078, 1181, 1300}
+    diff = demo_wh.diff(1078, V, kind="arrow")
+    assert isinstance(diff, pa.Table) and set(diff.column("change").to_pylist()) <= {
+        "same root",
+        "root changed",
+        "added",
+        "lost",
+    }
+
+
+def test_a_report_from_python_is_an_altair_chart_that_vl_convert_draws(demo_wh, busy_root):
+    chart = demo_wh.report("neuron", V, root_id=busy_root)
+    assert isinstance(chart, alt.TopLevelMixin)
+    spec = chart.to_dict()
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    png = vl_convert.vegalite_to_png(spec, scale=0.5)
+    assert png[:8] == PNG_MAGIC
+    assert str(busy_root) in json.dumps(spec)  # the title names the neuron
+
+
+@pytest.mark.parametrize("name", NEW_REPORTS)
+def test_new_reports_render_offline_to_html_and_png(demo_wh, name, tmp_path):
+    """render() serialises the chart once (to_dict) and draws the PNG from it with vl-convert."""
+    chart = demo_wh.report(name, V)
+    assert isinstance(chart, alt.TopLevelMixin)
+    done = render(chart, tmp_path, f"{name}_v{V}", name, "test", scale=0.5)
+    page = done.html.read_text()
+    assert "vegaEmbed" in page and "<script src=" not in page  # Vega is inlined: the page works offline
+    assert done.png.read_bytes()[:8] == PNG_MAGIC and done.png_width > 100
+
+
+def test_changes_report_with_a_single_version_says_why(tmp_path):
+    one = build(
+        tmp_path / "w.duckdb",
+        {100: Version([Cell(5)], [Nucleus(1, 5, "BC"), Nucleus(1, 5, "BC", "manual")], [Synapse(1, 5, 6)])},
+    )
+    with warehouse.open(one) as wh:
+        spec = wh.report("changes", 100).to_dict()
+    assert "earliest complete version" in json.dumps(spec)
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_neuron_prints_both_directions_and_renders(demo_db, demo_wh, busy_root, tmp_path):
+    res = CliRunner().invoke(
+        cli,
+        [
+            "neuron",
+            str(busy_root),
+            "--version",
+            str(V),
+            "--db",
+            str(demo_db),
+            "--top",
+            "4",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    s = demo_wh.neuron(busy_root, V).summary
+    assert f"neuron {busy_root} at version {V}" in out
+    assert f"{s['syn_in']:,} in from {s['input_partners']:,} partners" in out
+    assert f"depth {s['depth_um']:,.1f} um below the pia" in out
+    assert s["neuroglancer_url"] in out
+    for direction, head in (("input", "inputs"), ("output", "outputs")):
+        block = out.split(f"top 4 {head}", 1)[1].splitlines()[2:6]
+        want = demo_wh.partners(busy_root, V, direction, top=4)
+        assert [int(line.split()[0]) for line in block] == want["partner_root_id"].to_list()
+        assert [int(line.split()[1]) for line in block] == want["syn_count"].to_list()
+    assert (tmp_path / f"neuron_{busy_root}_v{V}.html").exists()
+    assert (tmp_path / f"neuron_{busy_root}_v{V}.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("bad", ["12x", "1.5", "0", "9223372036854775808", "8.6e17"])
+def test_cli_neuron_rejects_what_is_not_a_root_id(demo_db, bad):
+    res = CliRunner().invoke(cli, ["neuron", bad, "--version", str(V), "--db", str(demo_db), "--no-report"])
+    assert res.exit_code == 2
+    assert "root id" in res.stderr and "Traceback" not in res.output
+
+
+def test_cli_neuron_unknown_root_names_the_cells_root_at_that_version(demo_wh, demo_db):
+    moved = demo_wh.sql(
+        "SELECT a.pt_root_id AS root_id_v1, b.pt_root_id AS root_id_v2 FROM proofread_nuclei a "
+        "JOIN proofread_nuclei b ON b.nucleus_id = a.nucleus_id AND b.version = 1300 "
+        "WHERE a.version = 1181 AND a.n_nuclei = 1 AND a.pt_root_id <> b.pt_root_id ORDER BY 1 LIMIT 1"
+    ).to_dicts()[0]
+    res = CliRunner().invoke(
+        cli, ["neuron", str(moved["root_id_v1"]), "--version", "1300", "--db", str(demo_db), "--no-report"]
+    )
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"try: mwh neuron {moved['root_id_v2']} --version 1300" in lines[0]

@@ -1,0 +1,73 @@
+"""What changed among the proofread cells between two versions, keyed on nucleus id.
+
+The cell-level work is SQL (the proofread_changes macro, so the duckdb shell gets the same answer);
+this module adds what a person needs around it: the counts per kind of change, and a warning when
+the two versions' synapse snapshots were taken with different queries, because then their synapse
+counts cannot be compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .connection import fetch_one
+
+ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+CHANGES = ("same root", "root changed", "added", "lost")
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    v1: int
+    v2: int
+    cells: pl.DataFrame  # the proofread_changes macro's rows
+    counts: dict[str, int]  # cells per kind of change, every kind present
+    proofread: tuple[int, int]  # proofread cells at v1 and at v2
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"version {self.v1} -> {self.v2}: {self.proofread[0]:,} -> {self.proofread[1]:,} proofread cells; "
+            f"{c['same root']:,} same root, {c['root changed']:,} root changed, {c['added']:,} added, "
+            f"{c['lost']:,} lost"
+        )
+
+
+def synapse_query_kind(con: Any, version: int) -> str | None:
+    row = fetch_one(
+        con,
+        "SELECT json_extract_string(query, '$.kind') FROM meta.current_snapshots "
+        "WHERE role = 'synapses' AND version = ?",
+        [version],
+    )
+    return row[0] if row else None
+
+
+def compare(wh: Any, v1: int, v2: int) -> VersionDiff:
+    """Every cell proofread at v1 or v2 with its change, and the totals; both versions must be complete."""
+    wh.require(v1, ROLES)
+    wh.require(v2, ROLES)
+    cells = wh.con.sql("FROM proofread_changes($v1, $v2)", params={"v1": v1, "v2": v2}).pl()
+    counted = dict(cells.group_by("change").len().iter_rows()) if cells.height else {}
+    counts = {c: int(counted.get(c, 0)) for c in CHANGES}
+    proofread = (
+        counts["same root"] + counts["root changed"] + counts["lost"],
+        counts["same root"] + counts["root changed"] + counts["added"],
+    )
+    notes = []
+    k1, k2 = synapse_query_kind(wh.con, v1), synapse_query_kind(wh.con, v2)
+    if k1 != k2:
+        notes.append(
+            f"the synapse snapshots differ (v{v1}: {k1}, v{v2}: {k2}), so syn_in/syn_out changes mix "
+            "edits with the query; re-ingest one with the other's --synapses option to compare them"
+        )
+    several = cells.filter(pl.col("several_nuclei")).height if cells.height else 0
+    if several:
+        notes.append(
+            f"{several} cell(s) sit on a root id with several nuclei; they are keyed by the smallest"
+        )
+    return VersionDiff(v1, v2, cells, counts, proofread, notes)

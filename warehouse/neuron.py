@@ -1,0 +1,122 @@
+"""One neuron at one version: what it is, its top partners each way, and where it is at other versions.
+
+Root ids are 64-bit integers that people paste from neuroglancer, CAVE or a spreadsheet (where they
+often arrive as text or as a float that lost digits); they are checked here, so a typo is a one-line
+error rather than an empty table, and they only ever reach SQL as bound parameters.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from .errors import WarehouseError
+
+INT64_MAX = 2**63 - 1
+ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+DIRECTIONS = ("output", "input")
+_DIGITS = re.compile(r"\d+")
+
+
+def parse_root_id(value: Any) -> int:
+    """A root id as a Python int, or a WarehouseError saying why the value cannot be one.
+
+    Floats are refused even when whole: 864691135808473885.0 has already lost its last digits.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | str):
+        raise WarehouseError(
+            f"root id must be an integer like 864691135808473885, not {type(value).__name__} {value!r}"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DIGITS.fullmatch(text):
+            raise WarehouseError(f"root id must be digits only, like 864691135808473885, not {value!r}")
+        number = int(text)
+    else:
+        number = int(value)
+    if not 0 < number <= INT64_MAX:
+        raise WarehouseError(
+            f"root id {number} is out of range: root ids are positive 64-bit integers (at most {INT64_MAX})"
+        )
+    return number
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise WarehouseError(f"direction must be 'output' or 'input', not {direction!r}")
+    return direction
+
+
+@dataclass(frozen=True)
+class NeuronCard:
+    """What `mwh neuron` prints and `Warehouse.neuron` returns."""
+
+    root_id: int
+    version: int
+    summary: dict[str, Any]  # one row of the neuron_summary macro
+    outputs: pl.DataFrame  # top partners, from the partners macro
+    inputs: pl.DataFrame
+    history: pl.DataFrame  # root_history: the same nuclei at every version
+
+    @property
+    def known(self) -> bool:
+        """Does the version's data mention this root at all (synapse, proofreading row or nucleus)?"""
+        s = self.summary
+        return bool(s["proofread"] or s["nucleus_id"] is not None or s["syn_out"] or s["syn_in"])
+
+
+def partners(
+    wh: Any, root_id: Any, version: int, direction: str = "output", top: int | None = None
+) -> pl.DataFrame:
+    """The partners macro for one root id and direction, largest first (all partners unless `top`)."""
+    root = parse_root_id(root_id)
+    check_direction(direction)
+    wh.require(version, ROLES)
+    sql = "FROM partners($root, $v, direction := $direction)"
+    params: dict[str, Any] = {"root": root, "v": version, "direction": direction}
+    if top is not None:
+        sql += " LIMIT $top"
+        params["top"] = int(top)
+    return wh.con.sql(sql, params=params).pl()
+
+
+def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCard:
+    """The neuron's summary, its `top` partners each way and its history; refuses an unknown root."""
+    root = parse_root_id(root_id)
+    wh.require(version, ROLES)
+    summary = (
+        wh.con.sql("FROM neuron_summary($root, $v)", params={"root": root, "v": version}).pl().to_dicts()[0]
+    )
+    history = wh.con.sql("FROM root_history($root)", params={"root": root}).pl()
+    card = NeuronCard(
+        root_id=root,
+        version=version,
+        summary=summary,
+        outputs=partners(wh, root, version, "output", top),
+        inputs=partners(wh, root, version, "input", top),
+        history=history,
+    )
+    if not card.known:
+        raise WarehouseError(_unknown_root_message(root, version, history))
+    return card
+
+
+def _unknown_root_message(root: int, version: int, history: pl.DataFrame) -> str:
+    """Say where the root does exist, and which root the same cell has at the asked version."""
+    msg = f"root id {root} is not in version {version} of this warehouse (no synapse, proofreading row or nucleus)"
+    if history.height == 0:
+        return msg + "; check the id, or that its synapses were snapshotted (mwh ingest --synapses partners)"
+    seen = sorted(set(history.filter(pl.col("same_root"))["version"].to_list()))
+    now = history.filter(pl.col("version") == version)["pt_root_id"].unique().sort().to_list()
+    where = f"; it is a root at version {', '.join(map(str, seen))}" if seen else ""
+    if now:
+        return (
+            msg
+            + where
+            + f"; at version {version} the same nucleus is root {now[0]} (try: mwh neuron {now[0]} --version {version})"
+        )
+    return msg + where
