@@ -34,7 +34,7 @@ from warehouse.tables import TableLayout
 from .job import SnapshotOutcome, SnapshotRequest, run_whole_file_snapshot
 from .sources.dump import DumpTable, find_dumps, plan_columns, read_batches, read_header
 
-DUMP_MEMORY_LIMIT = "1GB"  # DuckDB's buffer pool during a dump ingest; the reader adds a few batches
+DUMP_MEMORY_LIMIT = "512MB"  # DuckDB's buffer pool during a dump ingest; the reader adds a few batches
 
 
 @dataclass
@@ -153,6 +153,15 @@ def _write_dump(
     return st.rows
 
 
+def _scan(con: duckdb.DuckDBPyConnection, sql: str, mwh_dump_batch: pa.Table) -> list[tuple]:
+    """Run `sql` over the batch, found by DuckDB's replacement scan as the local `mwh_dump_batch`.
+
+    Not `con.register`: a registered Arrow table stays referenced until the transaction ends, so a
+    whole-file transaction would keep every batch of the file in memory.
+    """
+    return con.execute(sql).fetchall()
+
+
 class _PlainAppender:
     """Whole rows into `raw.<table>` (tables that are not split)."""
 
@@ -161,13 +170,11 @@ class _PlainAppender:
         self.cols = ", ".join(f'"{c}"' for c in layout.schema.names)
 
     def append(self, table: pa.Table) -> None:
-        self.con.register("mwh_dump_batch", table)
-        try:
-            self.con.execute(
-                f"INSERT INTO {self.layout.raw} SELECT {self.sid:d}, {self.version:d}, {self.cols} FROM mwh_dump_batch"
-            )
-        finally:
-            self.con.unregister("mwh_dump_batch")
+        _scan(
+            self.con,
+            f"INSERT INTO {self.layout.raw} SELECT {self.sid:d}, {self.version:d}, {self.cols} FROM mwh_dump_batch",
+            table,
+        )
 
     def finish(self, dump: DumpTable) -> None:
         dupes = fetch_one(
@@ -195,40 +202,33 @@ class _SplitAppender:
         lo, hi = (int(v.as_py()) for v in pc.min_max(ids).values())
         if self.st.sorted_ids:
             arr = ids.to_numpy()
-            increasing = bool(np.all(arr[1:] > arr[:-1])) and (self.last_id is None or arr[0] > self.last_id)
+            increasing = bool(np.all(arr[1:] > arr[:-1])) and (
+                self.last_id is None or bool(arr[0] > self.last_id)
+            )
             self.st.sorted_ids = increasing
             self.last_id = int(arr[-1])
         fixed = self.layout.fixed_table
-        con = self.con
-        con.register("mwh_dump_batch", table)
-        try:
-            known = fetch_one(con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
-            if known == 0:
-                con.execute(f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b")
-                self.st.fixed_added += table.num_rows
-            elif known < table.num_rows or not self._all_known(lo, hi, table.num_rows):
-                added = fetch_one(
-                    con,
-                    f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b "
-                    f"ANTI JOIN (SELECT id FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}) f ON f.id = b.id",
-                )
-                self.st.fixed_added += added[0] if added else 0
-            con.execute(
-                f"INSERT INTO {self.layout.rows_table} SELECT {self.sid:d}, {self.version:d}, {self.rows_cols} "
-                "FROM mwh_dump_batch"
+        in_range = f"(SELECT id FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}) f"
+        known = fetch_one(self.con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
+        if known == 0:
+            _scan(self.con, f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b", table)
+            self.st.fixed_added += table.num_rows
+        else:
+            present = _scan(
+                self.con, f"SELECT count(*) FROM mwh_dump_batch b SEMI JOIN {in_range} ON f.id = b.id", table
             )
-        finally:
-            con.unregister("mwh_dump_batch")
-
-    def _all_known(self, lo: int, hi: int, n: int) -> bool:
-        """True when every id of the batch is already in __fixed (the usual case for a later version)."""
-        return (
-            fetch_one(
-                self.con,
-                f"SELECT count(*) FROM mwh_dump_batch b SEMI JOIN "
-                f"(SELECT id FROM {self.layout.fixed_table} WHERE id BETWEEN {lo:d} AND {hi:d}) f ON f.id = b.id",
-            )[0]
-            == n
+            if present[0][0] < table.num_rows:  # a later version: usually every id is known already
+                added = _scan(
+                    self.con,
+                    f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b ANTI JOIN {in_range} ON f.id = b.id",
+                    table,
+                )
+                self.st.fixed_added += added[0][0] if added else 0
+        _scan(
+            self.con,
+            f"INSERT INTO {self.layout.rows_table} SELECT {self.sid:d}, {self.version:d}, {self.rows_cols} "
+            "FROM mwh_dump_batch",
+            table,
         )
 
     def finish(self, dump: DumpTable) -> None:

@@ -221,5 +221,33 @@ class SyntheticSynapses:
                     cols[f"{name}_{axis}"] = np.ascontiguousarray(xyz[:, i])
             yield pa.RecordBatch.from_pydict(cols, schema=schema)
 
+    def proofreading(self, version_index: int = 0, cells: int = 1_500) -> pa.Table:
+        """A proofreading table of `cells` cells of this synapse world, so the views have work to do."""
+        rng = np.random.default_rng([self.seed, 3])
+        idx = rng.choice(self.n_cells, min(cells, self.n_cells), replace=False)
+        roots = self.roots(version_index)[idx]
+        n = len(idx)
+        strategies = np.array(["axon_partially_extended", "axon_fully_extended", "axon_column_truncated"])
+        cols = {
+            "id": np.arange(1, n + 1, dtype=np.int64),
+            "created": pa.array(
+                np.full(n, np.datetime64("2023-05-01T00:00:00", "us")), pa.timestamp("us", tz="UTC")
+            ),
+            "valid": pa.array(np.ones(n, bool)),
+            "pt_supervoxel_id": rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n),
+            "pt_root_id": roots,
+            "valid_id": roots,
+            "status_dendrite": pa.array(["t"] * n),
+            "status_axon": pa.array(["t"] * n),
+            "strategy_dendrite": pa.array(["dendrite_extended"] * n),
+            "strategy_axon": pa.array(strategies[np.arange(n) % 3]),
+            "pt_position_x": rng.integers(80_000, 400_000, n),
+            "pt_position_y": rng.integers(60_000, 330_000, n),
+            "pt_position_z": rng.integers(15_000, 27_000, n),
+        }
+        return pa.table(cols, schema=SCHEMAS["proofreading"])
+
     def write(self, folder: Path | str, version_index: int = 0, table: str = SYNAPSE_DUMP_TABLE) -> Path:
+        """The version's synapse dump, plus a proofreading dump of the same world beside it."""
+        write_table(folder, "proofreading_status_and_strategy", self.proofreading(version_index))
         return write_table(folder, table, self.batches(version_index), SCHEMAS["synapses"])

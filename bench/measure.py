@@ -1,0 +1,100 @@
+"""Run one step of a benchmark in a child process and report its wall time and peak memory.
+
+Peak RSS is the child's own `ru_maxrss` from `os.wait4`, so each step is measured alone, not
+mixed with what the parent (or an earlier step) allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Step:
+    seconds: float
+    peak_mb: float
+    out: dict
+    stderr: str = ""
+
+
+def run_child(args: list[str], *, env: dict | None = None, expect_json: bool = True) -> Step:
+    """Run `args` (a command line) and measure it; a Python child prints one JSON line last."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
+        text=True,
+    )
+    # wait4 gives this child's rusage; communicate() first would reap it without one.
+    out_chunks: list[str] = []
+    err_chunks: list[str] = []
+    import threading
+
+    def pump(stream, into):
+        for line in stream:
+            into.append(line)
+
+    threads = [
+        threading.Thread(target=pump, args=(proc.stdout, out_chunks)),
+        threading.Thread(target=pump, args=(proc.stderr, err_chunks)),
+    ]
+    for t in threads:
+        t.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    for t in threads:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = "".join(out_chunks), "".join(err_chunks)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])}... failed ({proc.returncode}): {stderr[-2000:]}")
+    out = {}
+    if expect_json:
+        lines = [x for x in stdout.strip().splitlines() if x.startswith("{")]
+        out = json.loads(lines[-1]) if lines else {}
+    return Step(seconds, usage.ru_maxrss / 1024, out, stderr)
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = 0
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0
+    import duckdb
+    import pyarrow
+
+    return (
+        f"{cpus} cores ({model}), {mem:.0f} GB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, pyarrow {pyarrow.__version__}; "
+        f"load average at start {load:.1f} (the machine is shared)"
+    )
+
+
+def fmt_mb(mb: float) -> str:
+    return f"{mb:,.0f} MB"
