@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import REPO, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 TABLE = "synapses_pni_2_v1_filtered_view"
 FULL_TABLE_ROWS = 337_000_000
@@ -90,7 +90,7 @@ def child_baseline(db: str, data: str, header: str) -> None:
     )
     con.execute("CHECKPOINT")
     n = con.execute("SELECT count(*) FROM synapses").fetchall()[0][0]
-    print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0}))
+    emit({"rows": n, "seconds": time.perf_counter() - t0})
 
 
 def child_parse(path: str) -> None:
@@ -101,7 +101,7 @@ def child_parse(path: str) -> None:
     plan = plan_columns(dump, read_header(dump))
     t0 = time.perf_counter()
     n = sum(t.num_rows for t in read_batches(dump, plan))
-    print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0}))
+    emit({"rows": n, "seconds": time.perf_counter() - t0})
 
 
 def child_parquet(db: str, out: str, version: int) -> None:
@@ -116,7 +116,7 @@ def child_parquet(db: str, out: str, version: int) -> None:
         f'COPY (SELECT {cols} FROM raw."synapses_pni_2" WHERE version = {version} ORDER BY id) '
         f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
     )
-    print(json.dumps({"seconds": time.perf_counter() - t0}))
+    emit({"seconds": time.perf_counter() - t0})
 
 
 def child_views(db: str, version: int) -> None:
@@ -134,7 +134,7 @@ def child_views(db: str, version: int) -> None:
             res = wh.con.execute(sql, {"v": version, "root": root} if "$root" in sql else {"v": version})
             table = res.to_arrow_table()
             out[name] = {"seconds": time.perf_counter() - t0, "rows": table.num_rows}
-    print(json.dumps(out))
+    emit(out)
 
 
 # --------------------------------------------------------------------------------------- main

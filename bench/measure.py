@@ -64,7 +64,21 @@ def run_child(args: list[str], *, env: dict | None = None, expect_json: bool = T
     if expect_json:
         lines = [x for x in stdout.strip().splitlines() if x.startswith("{")]
         out = json.loads(lines[-1]) if lines else {}
-    return Step(seconds, usage.ru_maxrss / 1024, out, stderr)
+    # A forked child inherits the parent's high-water mark in ru_maxrss; a Python child reports its
+    # own (VmHWM is reset by exec), which is preferred when present.
+    peak = out.pop("vmhwm_mb", None) if isinstance(out, dict) else None
+    return Step(seconds, peak if peak is not None else usage.ru_maxrss / 1024, out, stderr)
+
+
+def emit(result: dict) -> None:
+    """Print a child's result as the JSON line run_child reads, with this process's peak RSS."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                result["vmhwm_mb"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    print(json.dumps(result))
 
 
 def python(*args: str) -> list[str]:
