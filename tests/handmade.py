@@ -165,8 +165,9 @@ class HandmadeSource:
         data = self._tables[(table, version)]
         return Answer(conform(data.filter(matches(data, spec)), role, "handmade"), truncated=False)
 
-    def count(self, table: str, version: int) -> int | None:
-        return self._tables[(table, version)].num_rows
+    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+        data = self._tables[(table, version)]
+        return data.num_rows if spec is None else data.filter(matches(data, spec)).num_rows
 
 
 def build(path: Path, versions: dict[int, Version]) -> Path:

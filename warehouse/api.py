@@ -41,6 +41,7 @@ VIEW_ROLES: dict[str, tuple[str, ...]] = {
     "reciprocity": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
     "nucleus_roots": ("cell_types_manual", "cell_types_auto"),
     "proofread_nuclei": ("proofreading", "cell_types_manual", "cell_types_auto"),
+    "proofread_cell_state": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
 }
 
 

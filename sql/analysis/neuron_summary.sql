@@ -5,28 +5,42 @@
 -- synapse snapshot, autapses included and counted separately too), and a neuroglancer link.
 -- Grain: one row per call.
 -- Usage: FROM neuron_summary(864691135808473885, 1181);
+-- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
 CREATE OR REPLACE MACRO neuron_summary(root_id, v) AS TABLE
-WITH guard AS (
-    SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading') AS ok
-),
-proofread AS (
-    SELECT strategy_axon, pt_position_x AS x, pt_position_y AS y, pt_position_z AS z
-    FROM proofread_neurons WHERE version = v AND pt_root_id = root_id
-    ORDER BY id LIMIT 1
-),
-nuclei AS (
-    SELECT nucleus_id, pt_position_x AS x, pt_position_y AS y, pt_position_z AS z
-    FROM stg_cell_types_auto WHERE version = v AND pt_root_id = root_id AND root_id <> 0
-    UNION
-    SELECT nucleus_id, pt_position_x, pt_position_y, pt_position_z
-    FROM stg_cell_types_manual WHERE version = v AND pt_root_id = root_id AND root_id <> 0
-),
-nucleus AS (
-    SELECT min(nucleus_id) AS nucleus_id, count(DISTINCT nucleus_id) AS n_nuclei,
-           arg_min(x, nucleus_id) AS x, arg_min(y, nucleus_id) AS y, arg_min(z, nucleus_id) AS z
-    FROM nuclei
-),
-syn AS (
+SELECT
+    root_id::BIGINT AS pt_root_id, v AS version,
+    p.proofread, p.strategy_axon,
+    (SELECT cell_type FROM cell_types t WHERE t.version = v AND t.pt_root_id = root_id) AS cell_type,
+    p.nucleus_id, p.n_nuclei,
+    p.x AS position_x, p.y AS position_y, p.z AS position_z,
+    p.x * voxel_um('x') AS x_um, p.y * voxel_um('y') AS y_um, p.z * voxel_um('z') AS z_um,
+    (p.y - (SELECT pia_y_voxels FROM meta.datastack)) * voxel_um('y') AS depth_um,
+    s.syn_out, s.output_partners, s.syn_in, s.input_partners, s.autapses,
+    CASE WHEN p.x IS NOT NULL THEN neuroglancer_url(root_id, p.x, p.y, p.z) END AS neuroglancer_url
+FROM (
+    SELECT
+        pr.proofread, pr.strategy_axon, nu.nucleus_id, nu.n_nuclei,
+        coalesce(pr.x, nu.x) AS x, coalesce(pr.y, nu.y) AS y, coalesce(pr.z, nu.z) AS z
+    FROM (
+        SELECT
+            count(*) > 0 AS proofread, arg_min(strategy_axon, id) AS strategy_axon,
+            arg_min(pt_position_x, id) AS x, arg_min(pt_position_y, id) AS y, arg_min(pt_position_z, id) AS z
+        FROM proofread_neurons WHERE version = v AND pt_root_id = root_id
+    ) pr,
+    (
+        SELECT
+            min(nucleus_id) AS nucleus_id, count(DISTINCT nucleus_id) AS n_nuclei,
+            arg_min(x, nucleus_id) AS x, arg_min(y, nucleus_id) AS y, arg_min(z, nucleus_id) AS z
+        FROM (
+            SELECT nucleus_id, pt_position_x AS x, pt_position_y AS y, pt_position_z AS z
+            FROM stg_cell_types_auto WHERE version = v AND pt_root_id = root_id AND root_id <> 0
+            UNION
+            SELECT nucleus_id, pt_position_x, pt_position_y, pt_position_z
+            FROM stg_cell_types_manual WHERE version = v AND pt_root_id = root_id AND root_id <> 0
+        ) both_tables
+    ) nu
+) p,
+(
     SELECT
         count(*) FILTER (WHERE pre_pt_root_id = root_id) AS syn_out,
         count(*) FILTER (WHERE post_pt_root_id = root_id) AS syn_in,
@@ -34,25 +48,7 @@ syn AS (
         count(DISTINCT pre_pt_root_id) FILTER (WHERE post_pt_root_id = root_id) AS input_partners,
         count(*) FILTER (WHERE pre_pt_root_id = root_id AND post_pt_root_id = root_id) AS autapses
     FROM stg_synapses
-    WHERE version = v AND (pre_pt_root_id = root_id OR post_pt_root_id = root_id) AND (SELECT ok FROM guard)
-),
-place AS (
-    SELECT
-        coalesce((SELECT x FROM proofread), (SELECT x FROM nucleus)) AS x,
-        coalesce((SELECT y FROM proofread), (SELECT y FROM nucleus)) AS y,
-        coalesce((SELECT z FROM proofread), (SELECT z FROM nucleus)) AS z
-)
-SELECT
-    root_id::BIGINT AS pt_root_id, v AS version,
-    EXISTS (FROM proofread) AS proofread,
-    (SELECT strategy_axon FROM proofread) AS strategy_axon,
-    (SELECT cell_type FROM cell_types t WHERE t.version = v AND t.pt_root_id = root_id) AS cell_type,
-    (SELECT nucleus_id FROM nucleus) AS nucleus_id,
-    (SELECT n_nuclei FROM nucleus) AS n_nuclei,
-    p.x AS position_x, p.y AS position_y, p.z AS position_z,
-    p.x * voxel_um('x') AS x_um, p.y * voxel_um('y') AS y_um, p.z * voxel_um('z') AS z_um,
-    (p.y - (SELECT pia_y_voxels FROM meta.datastack)) * voxel_um('y') AS depth_um,
-    s.syn_out, s.output_partners, s.syn_in, s.input_partners, s.autapses,
-    CASE WHEN p.x IS NOT NULL THEN neuroglancer_url(root_id, p.x, p.y, p.z) END AS neuroglancer_url
-FROM place p, syn s;
+    WHERE version = v AND (pre_pt_root_id = root_id OR post_pt_root_id = root_id)
+      AND (SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading'))
+) s;
 COMMENT ON MACRO TABLE neuron_summary IS 'One root id at a version: proofread or not, cell type, nucleus, position (voxels, um, depth), synapses and partners each way, neuroglancer link.';

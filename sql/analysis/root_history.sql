@@ -3,10 +3,8 @@
 -- whether that root is proofread there. A root id without a typed nucleus (an axon fragment, an
 -- untyped cell) has no history here. Grain: one row per nucleus per version.
 -- Usage: FROM root_history(864691135808473885);
+-- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
 CREATE OR REPLACE MACRO root_history(root_id) AS TABLE
-WITH nuclei AS (
-    SELECT DISTINCT nucleus_id FROM nucleus_roots WHERE pt_root_id = root_id AND root_id <> 0
-)
 SELECT
     n.version, n.nucleus_id, n.pt_root_id,
     n.pt_root_id = root_id AS same_root,
@@ -14,6 +12,6 @@ SELECT
         SELECT 1 FROM proofread_neurons p WHERE p.version = n.version AND p.pt_root_id = n.pt_root_id
     ) AS proofread
 FROM nucleus_roots n
-SEMI JOIN nuclei k ON k.nucleus_id = n.nucleus_id
+WHERE n.nucleus_id IN (SELECT nucleus_id FROM nucleus_roots WHERE pt_root_id = root_id AND root_id <> 0)
 ORDER BY n.nucleus_id, n.version;
 COMMENT ON MACRO TABLE root_history IS 'Root ids of the nuclei on a root id at every version in the warehouse, and whether each is proofread.';
