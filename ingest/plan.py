@@ -28,6 +28,26 @@ class PlanOptions:
     ids_per_chunk: int = 100
 
 
+def expected_synapses(source, req: SnapshotRequest) -> int | None:
+    """The server's own count of the synapse query, so a cut answer cannot pass for a complete one.
+
+    'proofread' is one count of (pre in P and post in P); 'partners' is |pre in P| + |post in P|
+    - |both|, the rows of the union after duplicates are dropped.
+    """
+    table, version, ids = req.layout.name, req.version, req.sets["proofread"]
+
+    def count(cols: tuple[str, ...]) -> int | None:
+        return source.count(
+            table, version, {"in": {c: ids for c in cols}, "split": None, "id_range": [None, None]}
+        )
+
+    both = count(("pre_pt_root_id", "post_pt_root_id"))
+    if both is None or req.query["kind"] == "synapses_proofread":
+        return both
+    outputs, inputs = count(("pre_pt_root_id",)), count(("post_pt_root_id",))
+    return None if outputs is None or inputs is None else outputs + inputs - both
+
+
 def whole_table_request(layout: TableLayout, version: int, expected: int | None) -> SnapshotRequest:
     return SnapshotRequest(
         layout=layout,

@@ -13,7 +13,7 @@ from warehouse.matrix import refresh_matrix
 from warehouse.schema import layouts
 
 from .job import RetryPolicy, SnapshotOutcome, find_snapshot, run_snapshot
-from .plan import PlanOptions, synapse_request, whole_table_request
+from .plan import PlanOptions, expected_synapses, synapse_request, whole_table_request
 from .progress import Progress
 from .sources.base import Source
 
@@ -38,18 +38,24 @@ def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
     return [r for r in ROLES if r in wanted]
 
 
+def check_version(source: Source, version: int) -> list:
+    """The source's versions, once `version` is known to exist there and not to have expired."""
+    versions = source.versions(include_expired=True)
+    known = {v.version: v for v in versions}
+    if version not in known:
+        avail = ", ".join(str(v) for v in sorted(known) if not known[v].expired)
+        raise WarehouseError(f"version {version} does not exist for {source.datastack}; available: {avail}")
+    if known[version].expired:
+        raise WarehouseError(
+            f"version {version} of {source.datastack} has expired on the server; it can no longer be snapshotted"
+        )
+    return versions
+
+
 def ingest_version(
     wh: Warehouse, source: Source, version: int, options: IngestOptions
 ) -> list[SnapshotOutcome]:
-    known = {v.version: v for v in source.versions(include_expired=True)}
-    catalog.record_versions(wh.con, wh.datastack, known.values())
-    if version not in known:
-        avail = ", ".join(str(v) for v in sorted(known) if not known[v].expired)
-        raise WarehouseError(f"version {version} does not exist for {wh.datastack}; available: {avail}")
-    if known[version].expired:
-        raise WarehouseError(
-            f"version {version} of {wh.datastack} has expired on the server; it can no longer be snapshotted"
-        )
+    catalog.record_versions(wh.con, wh.datastack, check_version(source, version))
     lay = layouts(wh.config)
     outcomes = []
     for role in options.roles:
@@ -57,6 +63,9 @@ def ingest_version(
             if "proofreading" not in options.roles:
                 wh.require(version, ["proofreading"])
             req = synapse_request(wh.con, wh.config, lay, version, options.plan)
+            found = find_snapshot(wh.con, req)
+            if options.force or not found or found[1] != "complete":
+                req.expected_rows = expected_synapses(source, req)
         else:
             req = whole_table_request(lay[role], version, None)
             found = find_snapshot(wh.con, req)

@@ -120,6 +120,12 @@ def test_bad_input_is_one_line(copy_db, args, fragments):
     assert_one_line_error(proc, *fragments)
 
 
+def test_a_bad_version_creates_no_file(tmp_path):
+    db = tmp_path / "new.duckdb"
+    assert_one_line_error(mwh("ingest", "--db", str(db), "-d", "demo", "-v", "1500"), "does not exist")
+    assert not db.exists()
+
+
 def test_failed_ingest_leaves_the_file_as_it_was(copy_db):
     before = duckdb.connect(str(copy_db), read_only=True)
     snaps = before.execute("SELECT * FROM meta.snapshots ORDER BY snapshot_id").fetchall()

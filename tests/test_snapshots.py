@@ -234,3 +234,33 @@ def test_answers_at_the_cap_are_split_until_complete(tmp_path, small_ds):
         ingest_version(plain, DemoSource(small_ds), 1181, opts(plan=PlanOptions("partners", 50)))
         for name, rows in got.items():
             assert rows == table_rows(plain, name)
+
+
+class DropsASynapse(DemoSource):
+    """A server that silently loses one synapse of one answer (below the cap, so no split helps)."""
+
+    def __init__(self, ds, **kw):
+        super().__init__(ds, **kw)
+        self.dropped = False
+
+    def fetch(self, table, role, version, spec):
+        answer = super().fetch(table, role, version, spec)
+        if role == "synapses" and not self.dropped and answer.table.num_rows > 1:
+            self.dropped = True
+            return type(answer)(answer.table.slice(1), answer.truncated)
+        return answer
+
+
+@pytest.mark.parametrize("mode", ["proofread", "partners"])
+def test_a_lost_synapse_is_caught_by_the_servers_count(tmp_path, small_ds, mode):
+    with warehouse.open_for_datastack(tmp_path / "w.duckdb", "demo") as wh:
+        ingest_version(wh, DemoSource(small_ds), 1181, opts(roles=["proofreading"]))
+        with pytest.raises(WarehouseError, match="the server counts"):
+            ingest_version(
+                wh, DropsASynapse(small_ds), 1181, opts(roles=["synapses"], plan=PlanOptions(mode, 10))
+            )
+        assert wh.con.execute("SELECT count(*) FROM stg_synapses").fetchall()[0][0] == 0
+        [ok] = ingest_version(
+            wh, DemoSource(small_ds), 1181, opts(roles=["synapses"], plan=PlanOptions(mode, 10))
+        )
+        assert ok.rows == wh.con.execute("SELECT count(*) FROM stg_synapses").fetchall()[0][0] > 0

@@ -235,7 +235,7 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
         return _ingest_dump(db, datastack, version, tables, server, dump, force)
     from ingest.plan import PlanOptions
     from ingest.progress import Progress
-    from ingest.run import IngestOptions, ingest_version, resolve_roles
+    from ingest.run import IngestOptions, check_version, ingest_version, resolve_roles
     from ingest.sources import open_source
 
     from .api import check_writable_for, open_for_datastack
@@ -246,6 +246,7 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
     db = _db(db)
     check_writable_for(db, datastack)  # local problems first, before any request to a server
     source = open_source(cfg, server=server)
+    check_version(source, version)  # before a new file is created for nothing
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
             roles=roles,

@@ -54,6 +54,6 @@ class Source(Protocol):
 
     def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer: ...
 
-    def count(self, table: str, version: int) -> int | None:
-        """Rows in the whole table at a version, when the source can tell."""
+    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+        """Rows a query would return (the whole table, or a resolved chunk spec), when the source can tell."""
         ...

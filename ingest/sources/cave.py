@@ -299,13 +299,14 @@ class CaveSource:
             truncated = cap is not None or data.num_rows >= self.row_cap
         return Answer(conform(data, role, f"the CAVE server ({table})"), truncated)
 
-    def count(self, table: str, version: int) -> int | None:
-        """Rows the whole-table query returns, counted by the server with the very same query (for a
+    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+        """Rows a query returns, counted by the server with the very same query and filters (for a
         reference table that is the joined rows, which the table's own row count may not be)."""
+        filters = _filters(spec) if spec is not None else {}
 
         def ask(client: Any) -> int:
             df = client.materialize.query_table(
-                table, materialization_version=version, get_counts=True, log_warning=False
+                table, materialization_version=version, get_counts=True, log_warning=False, **filters
             )
             return int(df["count"].iloc[0])
 

@@ -53,5 +53,8 @@ class DemoSource:
         truncated = rows.num_rows >= self.row_cap
         return Answer(conform(rows.slice(0, self.row_cap), role, "the demo datastack"), truncated)
 
-    def count(self, table: str, version: int) -> int | None:
-        return self._table(table, version).num_rows
+    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+        data = self._table(table, version)
+        if spec is None:
+            return data.num_rows
+        return data.filter(matches(data, spec)).num_rows
