@@ -420,7 +420,6 @@ def test_macros_work_in_the_stock_duckdb_shell(demo_db, demo_wh):
         "SELECT count(*) FROM proofread_changes(1078, 1181) WHERE change = 'root changed'",
         "SELECT neuroglancer_url(pt_root_id, pt_position_x, pt_position_y, pt_position_z) "
         "FROM proofread_neurons WHERE version = 1181 ORDER BY id LIMIT 1",
-        "SELECT reciprocity FROM reciprocity WHERE version = 1181",
         "SELECT sum(syn_count) FROM partners((SELECT min(pt_root_id) FROM proofread_neurons WHERE version = 1181), 1181)",
     ]
     # one shell, one statement per line of output (list mode, no header)

@@ -10,7 +10,6 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-import vl_convert
 from click.testing import CliRunner
 
 import warehouse
@@ -57,35 +56,19 @@ def test_partners_from_python_match_the_macro_and_check_input(demo_wh, busy_root
         demo_wh.partners(busy_root, 943)
 
 
-def test_neuron_card_and_diff_from_python(demo_wh, busy_root):
+def test_neuron_card_from_python(demo_wh, busy_root):
     card = demo_wh.neuron(busy_root, V, top=3)
     assert card.summary["proofread"] and card.outputs.height == 3 and card.inputs.height == 3
     assert card.summary["syn_out"] == demo_wh.partners(busy_root, V)["syn_count"].sum()
     assert set(card.history["version"]) == {1078, 1181, 1300}
-    diff = demo_wh.diff(1078, V, kind="arrow")
-    assert isinstance(diff, pa.Table) and set(diff.column("change").to_pylist()) <= {
-        "same root",
-        "root changed",
-        "added",
-        "lost",
-    }
-
-
-def test_a_report_from_python_is_an_altair_chart_that_vl_convert_draws(demo_wh, busy_root):
-    chart = demo_wh.report("neuron", V, root_id=busy_root)
-    assert isinstance(chart, alt.TopLevelMixin)
-    spec = chart.to_dict()
-    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
-    png = vl_convert.vegalite_to_png(spec, scale=0.5)
-    assert png[:8] == PNG_MAGIC
-    assert str(busy_root) in json.dumps(spec)  # the title names the neuron
 
 
 @pytest.mark.parametrize("name", NEW_REPORTS)
-def test_new_reports_render_offline_to_html_and_png(demo_wh, name, tmp_path):
-    """render() serialises the chart once (to_dict) and draws the PNG from it with vl-convert."""
+def test_new_reports_are_altair_charts_that_render_offline(demo_wh, name, tmp_path):
+    """render() serialises the chart with to_dict and draws the PNG from that spec with vl-convert."""
     chart = demo_wh.report(name, V)
     assert isinstance(chart, alt.TopLevelMixin)
+    assert chart.to_dict()["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
     done = render(chart, tmp_path, f"{name}_v{V}", name, "test", scale=0.5)
     page = done.html.read_text()
     assert "vegaEmbed" in page and "<script src=" not in page  # Vega is inlined: the page works offline
@@ -154,3 +137,24 @@ def test_cli_neuron_unknown_root_names_the_cells_root_at_that_version(demo_wh, d
     assert res.exit_code == 1
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"try: mwh neuron {moved['root_id_v2']} --version 1300" in lines[0]
+
+
+# ------------------------------------------------------------------ the docs' examples run
+def test_every_python_example_in_the_docs_runs(demo_db, busy_root, tmp_path, monkeypatch):
+    """docs/python.md is run block by block against the demo warehouse, in one namespace."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(
+            compile(block.replace('"warehouse.duckdb"', repr(str(demo_db))), "docs/python.md", "exec"),
+            namespace,
+        )
+    assert namespace["root"] == busy_root  # the page's neuron is the demo's busiest, as it says
+    assert (tmp_path / "cell_type_connectivity.png").read_bytes()[:8] == PNG_MAGIC
+    assert namespace["done"].html.exists() and namespace["d"].counts["root changed"] > 0
