@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import altair as alt
 import duckdb
 import numpy as np
 import pandas as pd
@@ -67,6 +68,26 @@ def oracle(raw):
 
 
 # ------------------------------------------------------------------ demo warehouse vs the oracle
+def test_connections_and_the_weighted_heatmap_match_pandas(demo_wh, raw, oracle):
+    """Connection strength: synapse count and summed size per connected pair, and the weighted
+    connectivity report draws exactly those pairs coloured by their synapse count."""
+    types, conn = oracle
+    syn = raw["synapses"]
+    syn = syn[syn["pre_pt_root_id"].isin(types.index) & syn["post_pt_root_id"].isin(types.index)]
+    syn = syn[syn["pre_pt_root_id"] != syn["post_pt_root_id"]]
+    want = syn.groupby(["pre_pt_root_id", "post_pt_root_id"])["size"].agg(["size", "sum"])
+    got = demo_wh.view("connections", V, kind="pandas").set_index(["pre_pt_root_id", "post_pt_root_id"])
+    got = got.sort_index()
+    assert list(got.index) == list(want.index)
+    assert list(got["syn_count"]) == list(want["size"]) and list(got["size_sum"]) == list(want["sum"])
+    with alt.data_transformers.disable_max_rows():  # one mark per connected pair: ~47,600
+        spec = demo_wh.report("connectivity", V, weighted=True).to_dict()
+    layer = spec["layer"][0]
+    assert layer["encoding"]["color"]["field"] == "syn_count"
+    drawn = pd.DataFrame(spec["datasets"][layer["data"]["name"]])
+    assert len(drawn) == len(conn) and drawn["syn_count"].sum() == conn["syn_count"].sum()
+
+
 def test_cell_type_connectivity_matches_pandas(demo_wh, oracle):
     types, conn = oracle
     n = types.value_counts()
