@@ -199,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     total = profile["total_s"]
     shares = profile["shares"]
+    waits = runs[min(runs)]["queries"] * args.latency
     lines.append(
-        f"Where the time goes with 1 worker (cProfile, {total:.1f} s in all, {profile['rows']:,} rows):"
+        f"Where the time goes with 1 worker (cProfile over every thread, {total:.1f} s in all, "
+        f"{profile['rows']:,} rows; the HTTP part includes about {waits:.1f} s of the server's fixed latency):"
     )
     lines.append("")
     lines.append("| part | seconds | share |")

@@ -24,6 +24,7 @@ from ingest.plan import whole_table_request
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SYNAPSE_TABLE, SyntheticDatastack, merged_table
+from warehouse.errors import IngestInterrupted
 from warehouse.schema import layouts
 from warehouse.tables import SCHEMAS, conform
 
@@ -254,6 +255,28 @@ def test_damaged_file_leaves_no_half_snapshot_and_rerun_works(ds, dumps, tmp_pat
     assert ok.returncode == 0, ok.stderr
     assert "resumed" in ok.stderr
     pd.testing.assert_frame_equal(_raw(db, "synapses", V2), _expected(ds, "synapses", V2), check_dtype=False)
+
+
+def test_interrupted_ingest_keeps_nothing_and_reruns(ds, dumps, tmp_path):
+    """Ctrl-C after some batches are appended: the transaction rolls back, the re-run completes."""
+    db = tmp_path / "w.duckdb"
+
+    def stop(table: str, rows: int) -> None:
+        raise KeyboardInterrupt
+
+    with warehouse.open_for_datastack(db, "demo") as wh:
+        ingest_dump(wh, dumps[V1], V1, roles=["synapses"])
+        with pytest.raises(IngestInterrupted, match="interrupted; nothing of it was kept"):
+            ingest_dump(wh, dumps[V2], V2, roles=["synapses"], rows_per_batch=5_000, on_batch=stop)
+        counts = wh.con.execute(
+            'SELECT (SELECT count(*) FROM raw."synapses_pni_2__rows"), (SELECT count(*) FROM raw."synapses_pni_2__fixed")'
+        ).fetchall()[0]
+        assert counts == (len(ds.syn_id), len(ds.syn_id))
+        assert wh.con.execute("SELECT status FROM meta.snapshots WHERE version = ?", [V2]).fetchall() == [
+            ("incomplete",)
+        ]
+        again = ingest_dump(wh, dumps[V2], V2, roles=["synapses"])
+        assert again[0].action == "resumed" and again[0].rows == len(ds.syn_id)
 
 
 def test_dump_option_errors(dumps, tmp_path):
