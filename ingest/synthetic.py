@@ -246,7 +246,7 @@ class SyntheticDatastack:
         )
         column = np.unique(column)
         self.manual_rows = column
-        self.manual_type = np.array([MANUAL_NAME.get(t, t) for t in self.ctype[column]])
+        self.manual_type = np.array([MANUAL_NAME.get(t, t) for t in self.ctype[column]], dtype="<U16")
         unsure = rng.random(len(column)) < 0.03
         self.manual_type[unsure] = "Unsure"
         self.auto_rows = np.setdiff1d(auto, column[:40])  # some manually typed cells lack an auto type

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from reports import REPORTS
 from tests.browser import browser_session, require_chromium, screenshot_is_drawn
 
-EXPECTED_REPORTS = ("strategy", "connectivity", "cell_types", "partners")
+EXPECTED_REPORTS = tuple(REPORTS)
 
 
 @pytest.fixture(scope="module")

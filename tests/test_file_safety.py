@@ -184,3 +184,14 @@ def test_killed_demo_build_never_replaces_a_good_file(tmp_path):
     proc.wait()
     assert snapshot_state(db)[1:] == before[1:]
     shutil.rmtree(tmp_path / "r")
+
+
+def test_views_from_another_release_ask_for_an_upgrade(one_version_db):
+    con = duckdb.connect(str(one_version_db))
+    con.execute("UPDATE meta.warehouse SET value = 'an-older-release' WHERE key = 'sql_hash'")
+    con.execute("DROP MACRO TABLE partners")  # as if written before partners existed
+    con.close()
+    assert_one_line_error(mwh("sql", "--db", str(one_version_db), "FROM partners(1, 1078)"), "mwh upgrade")
+    assert mwh("upgrade", "--db", str(one_version_db)).returncode == 0
+    ok = mwh("sql", "--db", str(one_version_db), "-f", "csv", "SELECT count(*) AS n FROM partners(1, 1078)")
+    assert ok.returncode == 0, ok.stderr

@@ -145,6 +145,14 @@ def check_version(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) 
         raise SchemaMismatch(
             f"{path} has warehouse schema {version}; run 'mwh upgrade --db {path}' to migrate it to {SCHEMA_VERSION}"
         )
+    if not writable:
+        stored = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
+        if not stored or stored[0] != sql_hash():
+            # A reader cannot re-create views; a missing macro would otherwise fail without saying why.
+            raise SchemaMismatch(
+                f"the views in {path} come from another microns-warehouse release; run 'mwh upgrade --db {path}' "
+                "once (it rewrites views only, no data)"
+            )
 
 
 def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:

@@ -70,10 +70,16 @@ def render(text: str, layouts: dict[str, TableLayout]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
+def _without_comments(text: str) -> str:
+    """SQL without `--` comments, so a name mentioned in prose is not taken for a dependency."""
+    return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+
+
 def ordered(files: list[SqlFile]) -> list[SqlFile]:
     """Files in an order where every object comes after the objects its text names."""
     names = {f.name for f in files}
-    deps = {f.name: {n for n in names if n != f.name and re.search(rf"\b{n}\b", f.text)} for f in files}
+    code = {f.name: _without_comments(f.text) for f in files}
+    deps = {f.name: {n for n in names if n != f.name and re.search(rf"\b{n}\b", code[f.name])} for f in files}
     by_name = {f.name: f for f in files}
     done: list[SqlFile] = []
     placed: set[str] = set()
