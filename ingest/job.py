@@ -117,6 +117,20 @@ def find_snapshot(con: duckdb.DuckDBPyConnection, req: SnapshotRequest) -> tuple
     return (row[0], row[1]) if row else None
 
 
+def _existing(
+    con: duckdb.DuckDBPyConnection, req: SnapshotRequest, force: bool
+) -> tuple[tuple[int, str] | None, int | None, SnapshotOutcome | None]:
+    """What a run starts from: an incomplete snapshot to resume, a complete one to replace (with
+    force), or the outcome 'unchanged' when a complete one exists and nothing is forced."""
+    found = find_snapshot(con, req)
+    if not found or found[1] != "complete":
+        return found, None, None
+    if force:
+        return None, found[0], None
+    rows = fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [found[0]])[0]
+    return None, None, SnapshotOutcome(found[0], req.layout.name, req.version, rows, "unchanged")
+
+
 def _start(con: duckdb.DuckDBPyConnection, req: SnapshotRequest, source: Source, datastack: str) -> int:
     con.execute("BEGIN TRANSACTION")
     try:
@@ -166,14 +180,9 @@ def run_snapshot(
 ) -> SnapshotOutcome:
     retry = retry or RetryPolicy()
     t0 = time.monotonic()
-    found = find_snapshot(con, req)
-    replaces = None
-    if found and found[1] == "complete":
-        if not force:
-            rows = fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [found[0]])[0]
-            return SnapshotOutcome(found[0], req.layout.name, req.version, rows, "unchanged")
-        replaces = found[0]
-        found = None
+    found, replaces, unchanged = _existing(con, req, force)
+    if unchanged:
+        return unchanged
     if found:
         sid, action = found[0], "resumed"
     else:
@@ -442,13 +451,9 @@ def run_whole_file_snapshot(
     stays 'incomplete' with the reason, and the same command starts the file again.
     """
     t0 = time.monotonic()
-    found = find_snapshot(con, req)
-    replaces = None
-    if found and found[1] == "complete":
-        if not force:
-            rows = fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [found[0]])[0]
-            return SnapshotOutcome(found[0], req.layout.name, req.version, rows, "unchanged")
-        replaces, found = found[0], None
+    found, replaces, unchanged = _existing(con, req, force)
+    if unchanged:
+        return unchanged
     sid, action = (found[0], "resumed") if found else (_start(con, req, source, datastack), "created")
     con.execute("BEGIN TRANSACTION")
     try:

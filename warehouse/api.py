@@ -85,14 +85,7 @@ class Warehouse:
 
     def view(self, name: str, version: int | None = None, *, kind: str = "polars") -> Any:
         """A view at a version as a polars (default), pandas or arrow table."""
-        rel = self.relation(name, version)
-        if kind == "polars":
-            return rel.pl()
-        if kind == "pandas":
-            return rel.df()
-        if kind == "arrow":
-            return rel.to_arrow_table()
-        raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
+        return _as(self.relation(name, version), kind)
 
     def view_names(self) -> list[str]:
         rows = self.con.execute(
