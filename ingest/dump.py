@@ -194,6 +194,9 @@ class _SplitAppender:
         self.fixed_cols = ", ".join(f'b."{c}"' for c in layout.fixed_columns)
         self.rows_cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
         self.last_id: int | None = None
+        # Ids above this were in no earlier snapshot; in an id-ordered file every batch past it is
+        # new, and probing __fixed for it (including this transaction's own appends) is skipped.
+        self.max_stored = fetch_one(con, f"SELECT max(id) FROM {layout.fixed_table}")[0]
 
     def append(self, table: pa.Table) -> None:
         ids = table.column("id")
@@ -209,7 +212,12 @@ class _SplitAppender:
             self.last_id = int(arr[-1])
         fixed = self.layout.fixed_table
         in_range = f"(SELECT id FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}) f"
-        known = fetch_one(self.con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
+        beyond = self.st.sorted_ids and (self.max_stored is None or lo > self.max_stored)
+        known = (
+            0
+            if beyond
+            else fetch_one(self.con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
+        )
         if known == 0:
             _scan(self.con, f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b", table)
             self.st.fixed_added += table.num_rows

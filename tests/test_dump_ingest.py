@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import warehouse
@@ -24,7 +25,7 @@ from ingest.plan import whole_table_request
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SYNAPSE_TABLE, SyntheticDatastack, merged_table
-from warehouse.errors import IngestInterrupted
+from warehouse.errors import IngestInterrupted, WarehouseError
 from warehouse.schema import layouts
 from warehouse.tables import SCHEMAS, conform
 
@@ -150,6 +151,20 @@ def test_fast_synthetic_versions_share_fixed_rows(tmp_path):
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert fixed == 30_000
     assert 0.2 * 30_000 < changed < 0.4 * 30_000
+
+
+def test_file_out_of_id_order_is_read_right_and_duplicate_ids_refused(ds, tmp_path):
+    table = conform(merged_table(ds, SYNAPSE_TABLE, V1), "synapses", "test")
+    shuffled = table.take(pd.Series(range(table.num_rows)).sample(frac=1, random_state=4).to_numpy())
+    write_table(tmp_path / "shuffled", SYNAPSE_DUMP_TABLE, shuffled)
+    doubled = pa.concat_tables([table.slice(0, 20_000), table.slice(10_000, 100)])  # 100 ids twice
+    write_table(tmp_path / "doubled", SYNAPSE_DUMP_TABLE, doubled)
+    db = tmp_path / "w.duckdb"
+    with warehouse.open_for_datastack(db, "demo") as wh:
+        ingest_dump(wh, tmp_path / "shuffled", V1, rows_per_batch=9_000)
+        with pytest.raises(WarehouseError, match="100 duplicate synapse ids; nothing was committed"):
+            ingest_dump(wh, tmp_path / "doubled", V2, rows_per_batch=9_000)
+    pd.testing.assert_frame_equal(_raw(db, "synapses", V1), _expected(ds, "synapses", V1), check_dtype=False)
 
 
 def _header_case(dumps: Path, tmp_path: Path, edit) -> Path:
