@@ -52,6 +52,8 @@ class SnapshotRequest:
     root_chunks: list[dict]
     sets: dict[str, list[int]] = field(default_factory=dict)  # id sets chunks refer to as "$name"
     expected_rows: int | None = None  # from the source, checked before commit
+    # Set for a live snapshot: the rows as they were at this UTC time, asked of the source with
+    # `at=`; `version` is then the warehouse's own number for it (warehouse/live.py).
     timestamp: datetime | None = None
 
     @property
@@ -226,12 +228,15 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
     stop = threading.Event()
     table, role, version = req.layout.name, req.layout.role, req.version
 
+    # `at` only for a live snapshot, so a source that knows nothing of live snapshots still serves versions
+    live = {"at": req.timestamp} if req.timestamp is not None else {}
+
     def fetch(spec: dict) -> tuple[Answer, int]:
         resolved = chunks.resolve(spec, sets)
         attempt = 1
         while True:
             try:
-                return source.fetch(table, role, version, resolved), attempt - 1
+                return source.fetch(table, role, version, resolved, **live), attempt - 1
             except RetryableSourceError:
                 if attempt >= retry.attempts or stop.is_set():
                     raise

@@ -9,11 +9,13 @@ them from the file, never from a second request to the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
 from warehouse.config import DatastackConfig
 from warehouse.errors import WarehouseError
+from warehouse.live import format_timestamp
 from warehouse.tables import TableLayout
 
 from . import chunks
@@ -35,10 +37,11 @@ def expected_synapses(source, req: SnapshotRequest) -> int | None:
     - |both|, the rows of the union after duplicates are dropped.
     """
     table, version, ids = req.layout.name, req.version, req.sets["proofread"]
+    live = {"at": req.timestamp} if req.timestamp is not None else {}
 
     def count(cols: tuple[str, ...]) -> int | None:
         return source.count(
-            table, version, {"in": {c: ids for c in cols}, "split": None, "id_range": [None, None]}
+            table, version, {"in": {c: ids for c in cols}, "split": None, "id_range": [None, None]}, **live
         )
 
     both = count(("pre_pt_root_id", "post_pt_root_id"))
@@ -48,14 +51,24 @@ def expected_synapses(source, req: SnapshotRequest) -> int | None:
     return None if outputs is None or inputs is None else outputs + inputs - both
 
 
-def whole_table_request(layout: TableLayout, version: int, expected: int | None) -> SnapshotRequest:
+def whole_table_request(
+    layout: TableLayout, version: int, expected: int | None, at: datetime | None = None
+) -> SnapshotRequest:
+    """The whole table at a version, or, with `at`, as it was at that time (a live snapshot numbered
+    `version` by the warehouse)."""
     return SnapshotRequest(
         layout=layout,
         version=version,
-        query={"kind": "whole_table"},
+        query=_live({"kind": "whole_table"}, at),
         root_chunks=[chunks.whole_table()],
         expected_rows=expected,
+        timestamp=at,
     )
+
+
+def _live(query: dict, at: datetime | None) -> dict:
+    """A live snapshot's query says so, with its time; a version's query is unchanged (its key too)."""
+    return {**query, "live_at": format_timestamp(at)} if at is not None else query
 
 
 def proofread_root_ids(
@@ -77,7 +90,10 @@ def synapse_request(
     layouts: dict[str, TableLayout],
     version: int,
     options: PlanOptions,
+    at: datetime | None = None,
 ) -> SnapshotRequest:
+    """The synapses of the proofread cells of the proofreading snapshot at `version`: for a live
+    snapshot that is the live proofreading snapshot, so the root ids are those at its time."""
     if options.synapses not in SYNAPSE_MODES:
         raise WarehouseError(
             f"--synapses must be one of {', '.join(SYNAPSE_MODES)}, not '{options.synapses}'"
@@ -98,15 +114,19 @@ def synapse_request(
     return SnapshotRequest(
         layout=layouts["synapses"],
         version=version,
-        query={
-            "kind": f"synapses_{options.synapses}",
-            "description": (
-                "pre and post root ids both proofread"
-                if options.synapses == "proofread"
-                else "pre or post root id proofread (all inputs and outputs of proofread cells)"
-            ),
-            "proofread_filter": filt,
-        },
+        query=_live(
+            {
+                "kind": f"synapses_{options.synapses}",
+                "description": (
+                    "pre and post root ids both proofread"
+                    if options.synapses == "proofread"
+                    else "pre or post root id proofread (all inputs and outputs of proofread cells)"
+                ),
+                "proofread_filter": filt,
+            },
+            at,
+        ),
         root_chunks=root,
         sets={"proofread": ids},
+        timestamp=at,
     )

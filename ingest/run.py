@@ -1,11 +1,19 @@
-"""Snapshots a whole version of a datastack: the four tables of the notebook, in dependency order."""
+"""Snapshots a whole version of a datastack: the four tables of the notebook, in dependency order.
+
+`ingest_version` takes a materialization version; `ingest_at` takes the data as it was at a
+timestamp (a live snapshot, for edits newer than the last materialization) under a version number
+of the file's own (warehouse/live.py). Both go through the same plan and job: proofreading and cell
+types whole, then the synapses of the proofread cells of that same snapshot, so a live snapshot's
+synapses are filtered on the root ids at its timestamp, not on those of any version.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from warehouse import catalog
+from warehouse import catalog, live
 from warehouse.api import Warehouse
 from warehouse.config import ROLES
 from warehouse.errors import WarehouseError
@@ -52,25 +60,69 @@ def check_version(source: Source, version: int) -> list:
     return versions
 
 
+def check_timestamp(source: Source, at: datetime) -> list:
+    """The source's versions, once it can answer a live snapshot at `at` (an aware UTC time)."""
+    if not getattr(source, "supports_live", False):
+        raise WarehouseError(f"the {source.label} source cannot take live snapshots; use --version")
+    versions = source.versions(include_expired=True)
+    for v in versions:
+        if not v.expired and v.time_stamp is not None and v.time_stamp.replace(tzinfo=UTC) == at:
+            # CAVE refuses a live query at a materialization's own time; the version is the same data.
+            raise WarehouseError(
+                f"{live.format_timestamp(at)} is the time stamp of version {v.version}; snapshot the version: "
+                f"mwh ingest --datastack {source.datastack} --version {v.version}"
+            )
+    return versions
+
+
+@dataclass
+class LiveIngest:
+    """A live snapshot: the file's version number for it, its time, and what each table did."""
+
+    version: int
+    timestamp: datetime
+    outcomes: list[SnapshotOutcome]
+
+
+def ingest_at(wh: Warehouse, source: Source, at: datetime, options: IngestOptions) -> LiveIngest:
+    """Snapshot the data as it was at `at` (aware, UTC). The same time again is a no-op, or resumes
+    an interrupted run: it maps to the same version number and so to the same snapshot keys."""
+    catalog.record_versions(wh.con, wh.datastack, check_timestamp(source, at))
+    version = live.live_version(wh.con, wh.datastack, at)
+    try:
+        outcomes = _take(wh, source, version, options, at)
+    except BaseException:
+        live.forget_if_unused(wh.con, version)
+        raise
+    return LiveIngest(version, at, outcomes)
+
+
 def ingest_version(
     wh: Warehouse, source: Source, version: int, options: IngestOptions
 ) -> list[SnapshotOutcome]:
     catalog.record_versions(wh.con, wh.datastack, check_version(source, version))
+    return _take(wh, source, version, options, None)
+
+
+def _take(
+    wh: Warehouse, source: Source, version: int, options: IngestOptions, at: datetime | None
+) -> list[SnapshotOutcome]:
     lay = layouts(wh.config)
+    live_at = {"at": at} if at is not None else {}
     outcomes = []
     for role in options.roles:
         if role == "synapses":
             if "proofreading" not in options.roles:
                 wh.require(version, ["proofreading"])
-            req = synapse_request(wh.con, wh.config, lay, version, options.plan)
+            req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
             found = find_snapshot(wh.con, req)
             if options.force or not found or found[1] != "complete":
                 req.expected_rows = expected_synapses(source, req)
         else:
-            req = whole_table_request(lay[role], version, None)
+            req = whole_table_request(lay[role], version, None, at)
             found = find_snapshot(wh.con, req)
             if options.force or not found or found[1] != "complete":  # a no-op re-run asks the server nothing
-                req.expected_rows = source.count(lay[role].name, version)
+                req.expected_rows = source.count(lay[role].name, version, **live_at)
         outcomes.append(
             run_snapshot(
                 wh.con,

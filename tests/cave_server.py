@@ -24,6 +24,15 @@ a join query returns the first table's columns, then the second's, a column pres
 after filtering; the effective limit is ``min(limit, row_cap)`` and a result that reaches it
 carries ``Warning: 201 - "Limited query to N rows``; ``count=True`` answers a one-row Arrow
 table with an int64 ``count`` column.
+
+The live query (caveclient's ``live_live_query``: POST ``.../datastack/{ds}/query`` with
+``table``, ``timestamp``, ``join_tables`` and table-keyed filters) answers with the datastack's
+state at the newest available version whose time_stamp is at or before the timestamp: the
+generator has no state between versions, so that is the honest answer for a test server (the real
+service replays the edits made since). As MaterializationEngine's LiveTableQuery does, it always
+splits positions, leaves out ``valid``/``superceded_id`` unless they are selected, refuses root ids
+in a filter that are not valid at the timestamp (400, unless ``allow_invalid_root_ids``), and
+words its row-cap warning ``result has N entries, which is equal or more than limit of N ...``.
 """
 
 from __future__ import annotations
@@ -77,7 +86,10 @@ FILTER_KINDS = {
 _COMMON_BODY_KEYS = set(FILTER_KINDS) | {"select_columns", "offset", "limit", "desired_resolution"}
 SIMPLE_BODY_KEYS = frozenset(_COMMON_BODY_KEYS)
 JOIN_BODY_KEYS = frozenset(_COMMON_BODY_KEYS | {"tables", "select_column_map", "suffixes", "suffix_map"})
+# The live query's body (MaterializationEngine's V2QuerySchema; select_columns is {table: [columns]}).
+LIVE_BODY_KEYS = frozenset(_COMMON_BODY_KEYS | {"table", "timestamp", "join_tables", "suffixes"})
 CRUD_COLUMNS = ("deleted", "superceded_id")
+LIVE_SKIPPED = ("valid", "superceded_id", "deleted")  # what a live query leaves out unless selected
 STAT_KEYS = (
     "requests",
     "queries",
@@ -540,6 +552,87 @@ class CaveTestServer:
         return out
 
     # ---------------------------------------------------------------------------------- query
+    def version_at(self, at: datetime) -> Any:
+        """The newest available version at or before `at`: this server's state at that time."""
+        naive = at.astimezone(UTC).replace(tzinfo=None)
+        before = [
+            v
+            for v in self.datastack.versions
+            if v.version not in self.expired_versions and v.time_stamp <= naive
+        ]
+        if not before:
+            raise HttpError(
+                400,
+                f"no valid materialization at or before {at.isoformat()}; this server has no earlier state",
+            )
+        return max(before, key=lambda v: v.time_stamp)
+
+    def run_live_query(self, params: dict[str, str], body: dict, accept_encoding: str = "") -> _Reply:
+        """Answer a live query (see the module docstring); raises HttpError."""
+        unknown = sorted(set(body) - LIVE_BODY_KEYS)
+        if unknown:
+            raise HttpError(
+                400, f"unknown fields in query body: {unknown}; allowed: {sorted(LIVE_BODY_KEYS)}"
+            )
+        table = body.get("table")
+        if not isinstance(table, str):
+            raise HttpError(400, "table: a table name is required")
+        if "timestamp" not in body:
+            raise HttpError(400, "timestamp: a timestamp is required")
+        try:
+            at = _to_datetime(body["timestamp"])
+        except (ValueError, TypeError) as e:
+            raise HttpError(400, f"timestamp: {e}") from None
+        version = self.version_at(at).version
+        self._check_table(table, version)
+        tables = None
+        joins = body.get("join_tables")
+        if joins:
+            if not (
+                isinstance(joins, list)
+                and len(joins) == 1
+                and isinstance(joins[0], list)
+                and len(joins[0]) == 4
+                and all(isinstance(x, str) for x in joins[0])
+                and joins[0][0] == table
+            ):
+                raise HttpError(400, "join_tables: this server joins the queried table to one other table")
+            tables = [joins[0][:2], joins[0][2:]]
+        if not _parse_bool(params.get("allow_invalid_root_ids", "false"), "allow_invalid_root_ids"):
+            self._check_live_root_ids(body, version)
+        inner = {k: v for k, v in body.items() if k in _COMMON_BODY_KEYS and k != "select_columns"}
+        select, suffixes = body.get("select_columns"), body.get("suffixes")
+        if select is not None:
+            if not isinstance(select, dict):
+                raise HttpError(400, "select_columns must be an object {table: [columns]}")
+            inner["select_column_map"] = select
+        if suffixes is not None:
+            if not isinstance(suffixes, dict):
+                raise HttpError(400, "suffixes must be an object {table: suffix}")
+            inner["suffix_map"] = suffixes
+        live_params = {**params, "split_positions": "true", "count": "false"}
+        return self.run_query(
+            tables, None if tables else table, version, live_params, inner, accept_encoding, live=True
+        )
+
+    def _check_live_root_ids(self, body: dict, version: int) -> None:
+        """Root ids in a live query's filters must exist at its timestamp, as the chunkedgraph says."""
+        ids: list = []
+        for key in ("filter_in_dict", "filter_notin_dict", "filter_out_dict", "filter_equal_dict"):
+            for cols in (body.get(key) or {}).values():
+                for col, value in (cols or {}).items():
+                    if col.endswith("root_id"):
+                        ids.extend(value if isinstance(value, list) else [value])
+        if not ids:
+            return
+        try:
+            wanted = np.unique(np.asarray(ids, dtype=np.int64))
+        except (ValueError, TypeError, OverflowError):
+            raise HttpError(400, "root id filters must be integers") from None
+        bad = wanted[~np.isin(wanted, self.datastack.roots[version]) | (wanted == 0)]
+        if len(bad):
+            raise HttpError(400, f"Some root_ids passed are not valid at the query timestamp: {bad}")
+
     def run_query(
         self,
         tables: list[list[str]] | None,
@@ -548,15 +641,16 @@ class CaveTestServer:
         params: dict[str, str],
         body: dict,
         accept_encoding: str = "",
+        live: bool = False,
     ) -> _Reply:
-        """Answer a simple (``table``) or join (``tables``) query; raises HttpError."""
+        """Answer a simple (``table``) or join (``tables``) query, or a live one; raises HttpError."""
         split = _parse_bool(params.get("split_positions", "false"), "split_positions")
         get_count = _parse_bool(params.get("count", "false"), "count")
         arrow = _parse_bool(params.get("return_pyarrow", "true"), "return_pyarrow")
         compress = _parse_bool(params.get("ipc_compress", "true"), "ipc_compress") and self.ipc_compress
         random_sample = params.get("random_sample")
 
-        allowed = SIMPLE_BODY_KEYS if tables is None else JOIN_BODY_KEYS
+        allowed = SIMPLE_BODY_KEYS if tables is None and not live else JOIN_BODY_KEYS
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise HttpError(400, f"unknown fields in query body: {unknown}; allowed: {sorted(allowed)}")
@@ -657,9 +751,15 @@ class CaveTestServer:
             stop = n if limit is None else min(n, offset + limit)
             start = min(offset, n)
             frames = [f.slice(start, stop - start) for f in frames]
-            out = self._assemble(names, sources, frames, body, split, desired)
+            out = self._assemble(names, sources, frames, body, split, desired, live)
             if limit is not None and out.num_rows == limit:
-                headers["Warning"] = f'201 - "Limited query to {limit} rows'
+                headers["Warning"] = (
+                    # MaterializationEngine's words, with the indentation its line continuation leaves
+                    f"result has {out.num_rows} entries, which is equal or more         than limit of {limit} "
+                    "there may be more results which are not shown"
+                    if live
+                    else f'201 - "Limited query to {limit} rows'
+                )
             if self.short_answers > 0:  # lose rows silently: no Warning, whatever the cap did
                 out = out.slice(0, max(0, out.num_rows - self.short_answers))
                 headers.pop("Warning", None)
@@ -727,6 +827,7 @@ class CaveTestServer:
         body: dict,
         split: bool,
         desired: list | None,
+        live: bool = False,
     ) -> pa.Table:
         # The selected logical columns of each table.
         selected: list[list[_Column]] = [[] for _ in names]
@@ -757,7 +858,9 @@ class CaveTestServer:
                     selected[i].append(sources[i].column(c))
         else:
             for i, s in enumerate(sources):
-                drop = CRUD_COLUMNS if len(sources) > 1 else ("deleted", "superceded")
+                drop = (
+                    LIVE_SKIPPED if live else CRUD_COLUMNS if len(sources) > 1 else ("deleted", "superceded")
+                )
                 selected[i] = [c for c in s.columns.values() if c.name not in drop]
 
         # Suffixes for names selected from more than one table.
@@ -1048,6 +1151,10 @@ def _q_simple(app: CaveTestServer, m: re.Match, p: dict, body: dict, enc: str) -
     return app.run_query(None, m["t"], v, p, body, enc)
 
 
+def _q_live(app: CaveTestServer, m: re.Match, p: dict, body: dict, enc: str) -> _Reply:
+    return app.run_live_query(p, body, enc)
+
+
 def _q_join(app: CaveTestServer, m: re.Match, p: dict, body: dict, enc: str) -> _Reply:
     v = _v(m)
     app._check_version(v)
@@ -1076,6 +1183,7 @@ _ROUTES: list[tuple[str, re.Pattern, Any, bool, bool]] = [
         ("GET", _VER + r"/table/(?P<t>[^/]+)/count$", _r_table_count, True, False),
         ("POST", _VER + r"/table/(?P<t>[^/]+)/query$", _q_simple, True, True),
         ("POST", _VER + r"/query$", _q_join, True, True),
+        ("POST", _M + r"/query$", _q_live, True, True),
         ("GET", _VER + r"/views$", _r_empty_dict, True, False),
         ("GET", _VER + r"/views/schemas$", _r_empty_dict, True, False),
         ("GET", r"^/schema/versions$", _r_schema_versions, True, False),

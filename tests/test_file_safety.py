@@ -123,7 +123,8 @@ def test_a_file_from_a_newer_warehouse_is_refused(one_version_db):
 
 
 def test_an_older_file_is_migrated_in_one_transaction(one_version_db, monkeypatch):
-    """The migration machinery, with a migration registered for the test: the real list is empty at schema 1."""
+    """The migration machinery, with a migration 0 -> 1 registered for the test before the real ones
+    (1 -> 2 is tested on a true schema-1 file in test_live_snapshots.py)."""
     before = snapshot_state(one_version_db)
     con = duckdb.connect(str(one_version_db))
     con.execute("UPDATE meta.warehouse SET value = '0' WHERE key = 'schema_version'")
@@ -151,7 +152,7 @@ def test_an_older_file_is_migrated_in_one_transaction(one_version_db, monkeypatc
     )  # the CLI has no such migration: refused
     with warehouse.open(one_version_db, read_only=False) as wh:
         assert wh.con.execute("SELECT value FROM meta.warehouse WHERE key = 'schema_version'").fetchall() == [
-            ("1",)
+            (str(schema.SCHEMA_VERSION),)
         ]
         assert wh.con.execute("SELECT x FROM meta.migrated").fetchall() == [(1,)]
     assert snapshot_state(one_version_db) == before

@@ -8,15 +8,26 @@ from datetime import UTC, datetime
 import duckdb
 
 from .connection import fetch_one
-from .errors import VersionNotSnapshotted
+from .errors import VersionNotSnapshotted, WarehouseError
+from .live import LIVE_BASE, format_timestamp, is_live, live_versions
 
 
 def record_versions(con: duckdb.DuckDBPyConnection, datastack: str, versions: Iterable) -> None:
     """Keep what the server said about each version: once expired there, this is the only record."""
     now = datetime.now(UTC)
     rows = [(datastack, v.version, v.time_stamp, v.expires_on, v.expired, now) for v in versions]
+    clash = [r[1] for r in rows if r[1] > LIVE_BASE]
+    if clash:  # it would overwrite, or be read as, one of this file's live snapshots
+        raise WarehouseError(
+            f"the server reports version {clash[0]}, inside the numbers this warehouse gives live snapshots "
+            f"(above {LIVE_BASE:,}); this release cannot keep both - please report it"
+        )
     if rows:
-        con.executemany("INSERT OR REPLACE INTO meta.versions VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT OR REPLACE INTO meta.versions (datastack, version, time_stamp, expires_on, expired, seen_at, "
+            "kind) VALUES (?, ?, ?, ?, ?, ?, 'materialized')",
+            rows,
+        )
 
 
 def snapshotted_versions(con: duckdb.DuckDBPyConnection, role: str | None = None) -> list[int]:
@@ -41,9 +52,19 @@ def require_version(
     if missing:
         known = snapshotted_versions(con)
         held = f"it holds {', '.join(map(str, known))}" if known else "it holds no snapshot yet"
+        what = f"version {version} has no {'/'.join(missing)} snapshot in this warehouse ({held}); "
+        if not is_live(version):
+            raise VersionNotSnapshotted(what + f"run: mwh ingest --datastack {datastack} --version {version}")
+        at = live_versions(con).get(version)
+        if at is None:  # a live number is the file's own: there is no server version to fetch
+            raise VersionNotSnapshotted(
+                what + "versions above 1,000,000 are this file's live snapshots (mwh versions --local); "
+                f"take one with: mwh ingest --datastack {datastack} --timestamp TIME"
+            )
         raise VersionNotSnapshotted(
-            f"version {version} has no {'/'.join(missing)} snapshot in this warehouse ({held}); "
-            f"run: mwh ingest --datastack {datastack} --version {version}"
+            what
+            + f"it is the live snapshot at {format_timestamp(at)}; run: mwh ingest --datastack {datastack} "
+            f"--timestamp {format_timestamp(at)}"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -89,6 +90,23 @@ class RootIdType(click.ParamType):
 
 
 ROOT_ID = RootIdType()
+
+
+class TimestampType(click.ParamType):
+    """An ISO 8601 time on the command line, UTC when it has no offset, not in the future."""
+
+    name = "timestamp"
+
+    def convert(self, value, param, ctx):
+        from .live import parse_timestamp
+
+        try:
+            return parse_timestamp(value)
+        except WarehouseError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+TIMESTAMP = TimestampType()
 
 
 @click.group(
@@ -175,8 +193,17 @@ def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> N
     "-v",
     "version",
     type=click.IntRange(min=1),
-    required=True,
-    help="Materialization version to snapshot, e.g. 1181.",
+    default=None,
+    help="Materialization version to snapshot, e.g. 1181. Give this or --timestamp.",
+)
+@click.option(
+    "--timestamp",
+    type=TIMESTAMP,
+    default=None,
+    help="Instead of a version: snapshot the live data as it was at this time (ISO 8601, e.g. "
+    "2025-06-12T10:00:00Z; UTC when no offset is given), for edits newer than the last materialization. "
+    "Stored as a version of this file's own (1000001, 1000002, ...; 'mwh versions --local' lists them); "
+    "the same time again resumes or does nothing.",
 )
 @click.option(
     "--tables",
@@ -214,13 +241,19 @@ def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> N
     "folder or file instead of a server; the full synapse table fills the synapses role.",
 )
 @click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
-def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_chunk, dump, force) -> None:
-    """Snapshot one materialization version into the warehouse.
+def ingest(
+    db, datastack, version, timestamp, tables, synapses, server, workers, ids_per_chunk, dump, force
+) -> None:
+    """Snapshot one materialization version, or the live data at a timestamp, into the warehouse.
 
     Takes the proofreading table, both cell-type tables and the synapses of the proofread cells,
     each as an all-or-nothing snapshot. The server's row cap never truncates silently: queries are
     cut into chunks, a chunk that hits the cap is split, and counts are checked before commit. An
     interrupted run keeps its finished chunks: run the same command again to resume.
+
+    With --timestamp the tables are taken as they were at that time through CAVE's live query (the
+    synapses filtered on the proofread root ids at that time), for edits newer than the last
+    materialization. The demo datastack answers a timestamp with its newest version at or before it.
 
     The CAVE token is read the way caveclient reads it (~/.cloudvolume/secrets) or from $CAVE_TOKEN.
 
@@ -228,14 +261,34 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
     Example:
         mwh ingest --datastack minnie65_public --version 1181
         mwh ingest -d minnie65_public -v 1181 --synapses partners --workers 8
+        mwh ingest -d minnie65_public --timestamp 2025-06-12T10:00:00Z
         mwh ingest -d demo -v 1300
         mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
     """
+    if timestamp is not None and version is not None:
+        raise click.UsageError("give --version or --timestamp, not both")
     if dump is not None:
+        if timestamp is not None:
+            raise click.UsageError(
+                "--dump files hold one materialization version; give --version, not --timestamp"
+            )
+        if version is None:
+            raise click.UsageError("--dump needs --version, the version the dump files are of")
         return _ingest_dump(db, datastack, version, tables, server, dump, force)
+    if timestamp is None and version is None:
+        raise click.UsageError(
+            "give --version N (a materialization) or --timestamp TIME (the live data at that time)"
+        )
     from ingest.plan import PlanOptions
     from ingest.progress import Progress
-    from ingest.run import IngestOptions, check_version, ingest_version, resolve_roles
+    from ingest.run import (
+        IngestOptions,
+        check_timestamp,
+        check_version,
+        ingest_at,
+        ingest_version,
+        resolve_roles,
+    )
     from ingest.sources import open_source
 
     from .api import check_writable_for, open_for_datastack
@@ -246,7 +299,11 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
     db = _db(db)
     check_writable_for(db, datastack)  # local problems first, before any request to a server
     source = open_source(cfg, server=server)
-    check_version(source, version)  # before a new file is created for nothing
+    if timestamp is not None:
+        check_timestamp(source, timestamp)  # before a new file is created for nothing
+    else:
+        check_version(source, version)
+    live = None
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
             roles=roles,
@@ -255,11 +312,23 @@ def ingest(db, datastack, version, tables, synapses, server, workers, ids_per_ch
             plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk),
             progress=Progress(),
         )
-        outcomes = ingest_version(wh, source, version, options)
+        if timestamp is not None:
+            live = ingest_at(wh, source, timestamp, options)
+            outcomes = live.outcomes
+        else:
+            outcomes = ingest_version(wh, source, version, options)
         wh.con.execute("CHECKPOINT")
     for o in outcomes:
         extra = f", {o.splits} split(s), {o.retries} retry(ies)" if o.action != "unchanged" else ""
         click.echo(f"{o.table} v{o.version}: {o.rows:,} rows ({o.action}{extra})", err=True)
+    if live is not None:
+        from .live import format_timestamp
+
+        click.echo(
+            f"live snapshot at {format_timestamp(live.timestamp)} is version {live.version} of this file; "
+            f'e.g. mwh sql "SELECT count(*) FROM proofread_neurons WHERE version = {live.version}"',
+            err=True,
+        )
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
 
 
@@ -316,6 +385,9 @@ def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
 def versions(db, datastack, server, local) -> None:
     """List materialization versions with timestamps and expiry, marking those snapshotted here.
 
+    Live snapshots of this file (mwh ingest --timestamp) are listed too, in state 'live', under the
+    version number the file gave them and with the time they show.
+
     \b
     Example:
         mwh versions --datastack minnie65_public
@@ -333,14 +405,16 @@ def versions(db, datastack, server, local) -> None:
                 for role, v in wh.con.execute("SELECT role, version FROM meta.current_snapshots").fetchall():
                     held.setdefault(v, []).append(role)
                 recorded = wh.con.execute(
-                    "SELECT version, time_stamp, expires_on, expired FROM meta.versions ORDER BY version"
+                    "SELECT version, time_stamp, expires_on, expired, kind = 'live' FROM meta.versions "
+                    "ORDER BY version"
                 ).fetchall()
     elif local:
         raise WarehouseError(f"no warehouse at {db}")
     if datastack is None:
         raise WarehouseError("give --datastack (e.g. minnie65_public), or --db a warehouse file")
+    live_rows = [(v, ts, exp, None, True) for v, ts, exp, _, is_live in recorded if is_live]
     if local:
-        rows = [(v, ts, exp, expired) for v, ts, exp, expired in recorded]
+        rows = recorded
     else:
         from ingest.sources import open_source
 
@@ -348,20 +422,33 @@ def versions(db, datastack, server, local) -> None:
 
         source = open_source(datastack_config(datastack), server=server)
         rows = [
-            (v.version, v.time_stamp, v.expires_on, v.expired) for v in source.versions(include_expired=True)
-        ]
+            (v.version, v.time_stamp, v.expires_on, v.expired, False)
+            for v in source.versions(include_expired=True)
+        ] + live_rows
     click.echo(
         f"{'version':>8}  {'time_stamp (UTC)':<20} {'expires_on (UTC)':<20} {'state':<9} snapshotted here"
     )
-    for v, ts, exp, expired in sorted(rows):
-        state = "expired" if expired else "available"
+    for v, ts, exp, expired, is_live in sorted(rows, key=lambda r: r[0]):
+        state = "live" if is_live else "expired" if expired else "available"
         roles = held.get(v, [])
         mark = "all 4 tables" if len(roles) == 4 else (", ".join(sorted(roles)) if roles else "-")
-        click.echo(f"{v:>8}  {_ts(ts):<20} {_ts(exp):<20} {state:<9} {mark}")
+        when = _ts(ts, seconds=True) if is_live else _ts(ts)
+        click.echo(f"{v:>8}  {when:<20} {_ts(exp):<20} {state:<9} {mark}")
+    if live_rows:
+        click.echo(
+            "'live' versions are this file's own numbers for live snapshots (mwh ingest --timestamp), "
+            "not CAVE versions",
+            err=True,
+        )
 
 
-def _ts(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+def _ts(value, seconds: bool = False) -> str:
+    """A time in UTC, as the column headers say (DuckDB hands TIMESTAMPTZ back in local time)."""
+    if value is None:
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 @cli.command()
@@ -764,18 +851,23 @@ def status(db) -> None:
         rows = c.execute(
             "SELECT version, role, table_name, row_count, finished_at FROM meta.current_snapshots ORDER BY version, role"
         ).fetchall()
+        from .live import format_timestamp, live_versions
+
+        lives = live_versions(c)
         if not rows:
             click.echo("snapshots:  none yet")
         for v, role, table, n, fin in rows:
-            click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {_ts(fin)}")
+            at = f"  live at {format_timestamp(lives[v])}" if v in lives else ""
+            click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {_ts(fin)}{at}")
         for _sid, table, v, done, total, msg in c.execute(
             "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
             "count(*) FILTER (c.status <> 'split'), s.message FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
             "WHERE s.status = 'incomplete' GROUP BY ALL ORDER BY 1"
         ).fetchall():
+            again = f"--timestamp {format_timestamp(lives[v])}" if v in lives else f"--version {v}"
             click.echo(
                 f"  unfinished: {table} v{v} ({done}/{total} chunks){': ' + msg if msg else ''} - "
-                f"re-run mwh ingest --version {v} to resume"
+                f"re-run mwh ingest {again} to resume"
             )
 
 

@@ -20,7 +20,7 @@ from .errors import SchemaMismatch
 from .sqlfiles import apply_all, sql_hash
 from .tables import TableLayout, column_ddl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: meta.versions.kind ('materialized' or 'live')
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS meta.datastack (
     viewer_site VARCHAR, tables VARCHAR);
 CREATE TABLE IF NOT EXISTS meta.versions (
     datastack VARCHAR, version INTEGER, time_stamp TIMESTAMPTZ, expires_on TIMESTAMPTZ,
-    expired BOOLEAN, seen_at TIMESTAMPTZ, PRIMARY KEY (datastack, version));
+    expired BOOLEAN, seen_at TIMESTAMPTZ, kind VARCHAR DEFAULT 'materialized',
+    PRIMARY KEY (datastack, version));
 CREATE SEQUENCE IF NOT EXISTS meta.snapshot_ids START 1;
 CREATE TABLE IF NOT EXISTS meta.snapshots (
     snapshot_id INTEGER PRIMARY KEY, datastack VARCHAR, table_name VARCHAR, role VARCHAR,
@@ -128,8 +129,17 @@ def file_datastack(con: duckdb.DuckDBPyConnection) -> str:
     return fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'datastack'")[0]
 
 
+def _add_version_kind(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 1 -> 2: live snapshots (warehouse/live.py) are told apart from materializations by
+    `meta.versions.kind`; every version a schema-1 file knows came from the server, so it is
+    'materialized'. The column gets the same definition as in META_DDL, so a migrated file and a
+    new one are alike."""
+    con.execute("ALTER TABLE meta.versions ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'materialized'")
+    con.execute("UPDATE meta.versions SET kind = 'materialized' WHERE kind IS NULL")
+
+
 # Migrations from schema version N to N+1, applied in one transaction with the SQL re-applied.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _add_version_kind}
 
 
 def check_version(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> None:

@@ -4,6 +4,10 @@ A source lists a datastack's versions, answers one chunk of a table query at a v
 data and says whether the answer may have been cut by its row cap, and counts rows where it can.
 The job does everything else (planning, retries, staging, verification), so every source gets the
 same guarantees.
+
+A source that sets `supports_live = True` also answers at a timestamp (`at=`, an aware UTC
+datetime): the table as it was then, which can be newer than any materialization. The job passes
+`at` only for live snapshots, so a source without it keeps working for versions.
 """
 
 from __future__ import annotations
@@ -49,11 +53,17 @@ class Source(Protocol):
     datastack: str
     label: str  # recorded in meta.snapshots.source
     client_version: str | None
+    supports_live: bool  # answers fetch/count with at= (optional: absent means versions only)
 
     def versions(self, include_expired: bool = True) -> list[VersionInfo]: ...
 
-    def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer: ...
+    def fetch(self, table: str, role: str, version: int, spec: Spec, *, at: datetime | None = None) -> Answer:
+        """One chunk of a table at `version`; with `at`, the table as it was at that time instead (then
+        `version` is only the warehouse's local number for the snapshot, for messages)."""
+        ...
 
-    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+    def count(
+        self, table: str, version: int, spec: Spec | None = None, *, at: datetime | None = None
+    ) -> int | None:
         """Rows a query would return (the whole table, or a resolved chunk spec), when the source can tell."""
         ...

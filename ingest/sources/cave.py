@@ -16,6 +16,15 @@ caveclient is used as it is, never patched. What this module adds around it, and
   configured) has a deadline of its own.
 - Threads. A requests session is not meant to be shared between threads, so each worker borrows a
   client from a small pool (one client per concurrent worker, reused across snapshots).
+- Live snapshots (`at=`) go through caveclient's `live_live_query` (POST .../datastack/{ds}/query
+  with a timestamp). Its filters are keyed by table, a reference table is joined explicitly
+  (`join_tables` on target_id, the reference's colliding columns suffixed `_ref` as query_table
+  does), and its row-cap warning has another wording ("... equal or more than limit of N"), which
+  the response hook reads too. The endpoint leaves out `valid`/`superceded_id` (it answers only
+  valid, current rows), so those are filled as true/null; it cannot count, so a live snapshot is
+  checked by the cap and the chunk arithmetic, not against a server count. caveclient logs a
+  "Deprecation" line through the root logger on every call; a filter drops that one message, so
+  a long ingest does not print it once per chunk.
 
 The token is $CAVE_TOKEN or caveclient's own token file (found by caveclient's `AuthClient`:
 ``~/.cloudvolume/secrets/<server host>-cave-secret.json``, then ``cave-secret.json``). It is handed
@@ -24,6 +33,7 @@ to caveclient and never printed, logged or stored; error messages never quote it
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -42,13 +52,19 @@ from requests.adapters import HTTPAdapter
 
 from warehouse.config import DatastackConfig
 from warehouse.errors import AuthError, RetryableSourceError, SourceError
+from warehouse.live import format_timestamp
 from warehouse.tables import SCHEMAS, conform
 
 from ..chunks import Spec
 from ..job import RetryPolicy
 from .base import Answer, VersionInfo
 
-_CAP_RE = re.compile(r"Limited query to (\d+) rows")
+# The cap warning of a version query, and of a live query (MaterializationEngine words them apart).
+_CAP_RES = (re.compile(r"Limited query to (\d+) rows"), re.compile(r"equal or more\s+than limit of (\d+)"))
+# What a live answer leaves out, and what it is for the valid, current rows the endpoint returns.
+_LIVE_DEFAULTS = {"valid": True, "valid_ref": True, "superceded_id": None}
+_LIVE_NOTICE = "Deprecation: this method is to facilitate beta testing"
+_notice_lock = threading.Lock()
 DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the server before a request is given up
 TIMEOUT_ENV = "MWH_CAVE_TIMEOUT"
 # Status codes worth another try: request timeout, rate limited, and every server-side error.
@@ -77,15 +93,18 @@ class _Conn:
     cap: int | None = None
 
     def on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        m = _CAP_RE.search(response.headers.get("Warning", ""))
-        if m:
-            self.cap = int(m.group(1))
+        warning = response.headers.get("Warning", "")
+        for pattern in _CAP_RES:
+            m = pattern.search(warning)
+            if m:
+                self.cap = int(m.group(1))
 
 
 class CaveSource:
     """A CAVE materialization service, read through caveclient (see the module docstring)."""
 
     label = "caveclient"
+    supports_live = True
 
     def __init__(
         self,
@@ -110,6 +129,7 @@ class CaveSource:
         self._token = self._find_token(token)
         self._idle: queue.SimpleQueue[_Conn] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._references: dict[str, str | None] = {}  # table -> its reference table, for live joins
         # Fail now, in one line, on a bad server, datastack or token, before the file is touched.
         self._idle.put(self._connect(at_start=True))
 
@@ -276,7 +296,9 @@ class CaveSource:
                 out.append(info)
         return sorted(out, key=lambda i: i.version)
 
-    def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer:
+    def fetch(self, table: str, role: str, version: int, spec: Spec, *, at: datetime | None = None) -> Answer:
+        if at is not None:
+            return self._fetch_live(table, role, spec, at)
         doing = f"querying {table} v{version}"
         with self._borrow() as conn:
             conn.cap = None
@@ -291,7 +313,46 @@ class CaveSource:
             except Exception as exc:  # noqa: BLE001 - sorted into retryable or final by _explain
                 raise self._explain(exc, doing) from None
             cap = conn.cap
+        return self._answer(pa.Table.from_pandas(df, preserve_index=False), role, table, doing, cap)
+
+    def _fetch_live(self, table: str, role: str, spec: Spec, at: datetime) -> Answer:
+        """One chunk of the table as it was at `at`, through caveclient's live query."""
+        doing = f"querying {table} live at {format_timestamp(at)}"
+        _drop_live_query_notice()
+        with self._borrow() as conn:
+            conn.cap = None
+            try:
+                kwargs = {k: {table: v} for k, v in _filters(spec).items()}  # live filters name their table
+                ref = self._reference_table(conn.client, table)
+                if ref:  # query_table joins a reference table by itself; the live query must be told
+                    kwargs["joins"] = [[table, "target_id", ref, "id"]]
+                    kwargs["suffixes"] = {table: "", ref: "_ref"}
+                with self._lock:
+                    limit = self.row_cap  # an answer this long is cut, whether or not a warning says so
+                df = conn.client.materialize.live_live_query(
+                    table, at, limit=limit, split_positions=True, metadata=False, log_warning=False, **kwargs
+                )
+            except Exception as exc:  # noqa: BLE001 - sorted into retryable or final by _explain
+                raise self._explain(exc, doing) from None
+            cap = conn.cap
         data = pa.Table.from_pandas(df, preserve_index=False)
+        schema = SCHEMAS[role]
+        for name, value in _LIVE_DEFAULTS.items():
+            if name in schema.names and name not in data.column_names:
+                typ = schema.field(name).type
+                data = data.append_column(name, pa.array([value] * data.num_rows, typ))
+        return self._answer(data, role, table, doing, cap)
+
+    def _reference_table(self, client: Any, table: str) -> str | None:
+        with self._lock:
+            if table in self._references:
+                return self._references[table]
+        ref = client.materialize.get_table_metadata(table, log_warning=False).get("reference_table") or None
+        with self._lock:
+            self._references[table] = ref
+        return ref
+
+    def _answer(self, data: pa.Table, role: str, table: str, doing: str, cap: int | None) -> Answer:
         _refuse_rounded_ids(data, role, doing)
         with self._lock:
             if cap is not None and cap < self.row_cap:
@@ -299,9 +360,16 @@ class CaveSource:
             truncated = cap is not None or data.num_rows >= self.row_cap
         return Answer(conform(data, role, f"the CAVE server ({table})"), truncated)
 
-    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
+    def count(
+        self, table: str, version: int, spec: Spec | None = None, *, at: datetime | None = None
+    ) -> int | None:
         """Rows a query returns, counted by the server with the very same query and filters (for a
-        reference table that is the joined rows, which the table's own row count may not be)."""
+        reference table that is the joined rows, which the table's own row count may not be).
+
+        None at a timestamp: the live query has no count, so a live snapshot cannot be checked
+        against one (the row cap and the chunk arithmetic still are)."""
+        if at is not None:
+            return None
         filters = _filters(spec) if spec is not None else {}
 
         def ask(client: Any) -> int:
@@ -325,6 +393,20 @@ def _filters(spec: Spec) -> dict:
     if hi is not None:
         kwargs["filter_less_dict"] = {"id": int(hi)}
     return kwargs
+
+
+class _DropLiveQueryNotice(logging.Filter):
+    """caveclient's live_live_query logs a beta notice through the root logger on every call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_LIVE_NOTICE)
+
+
+def _drop_live_query_notice() -> None:
+    root = logging.getLogger()
+    with _notice_lock:
+        if not any(isinstance(f, _DropLiveQueryNotice) for f in root.filters):
+            root.addFilter(_DropLiveQueryNotice())
 
 
 def _refuse_rounded_ids(data: pa.Table, role: str, doing: str) -> None:

@@ -2,11 +2,16 @@
 
 It applies the same row cap as the real service (truncate, then report it), so the demo exercises
 the job's splitting just as the real service does.
+
+At a timestamp (a live snapshot) it answers with the state of the newest available version at or
+before that time: the generator has no edits between versions, so that is the datastack as it
+was then. A time before its oldest available version has no state to give and is refused.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -20,6 +25,7 @@ from .base import Answer
 class DemoSource:
     label = "demo"
     client_version = None
+    supports_live = True
 
     def __init__(self, datastack: SyntheticDatastack, row_cap: int = 500_000):
         self.ds = datastack
@@ -47,14 +53,32 @@ class DemoSource:
                 self._cache[(table, version)] = merged_table(self.ds, table, version)
             return self._cache[(table, version)]
 
-    def fetch(self, table: str, role: str, version: int, spec: Spec) -> Answer:
-        data = self._table(table, version)
+    def version_at(self, at: datetime) -> int:
+        """The version whose state the datastack had at `at` (see the module docstring)."""
+        from warehouse.errors import SourceError
+        from warehouse.live import format_timestamp
+
+        naive = at.astimezone(UTC).replace(tzinfo=None)
+        available = sorted((v for v in self.ds.versions if not v.expired), key=lambda v: v.time_stamp)
+        before = [v for v in available if v.time_stamp <= naive]
+        if not before:
+            oldest = available[0]
+            raise SourceError(
+                f"the demo datastack has no state before its oldest available version {oldest.version} "
+                f"({format_timestamp(oldest.time_stamp)}); give a later --timestamp"
+            )
+        return before[-1].version
+
+    def fetch(self, table: str, role: str, version: int, spec: Spec, *, at: datetime | None = None) -> Answer:
+        data = self._table(table, version if at is None else self.version_at(at))
         rows = data.filter(matches(data, spec))
         truncated = rows.num_rows >= self.row_cap
         return Answer(conform(rows.slice(0, self.row_cap), role, "the demo datastack"), truncated)
 
-    def count(self, table: str, version: int, spec: Spec | None = None) -> int | None:
-        data = self._table(table, version)
+    def count(
+        self, table: str, version: int, spec: Spec | None = None, *, at: datetime | None = None
+    ) -> int | None:
+        data = self._table(table, version if at is None else self.version_at(at))
         if spec is None:
             return data.num_rows
         return data.filter(matches(data, spec)).num_rows

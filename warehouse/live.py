@@ -1,0 +1,114 @@
+"""Live snapshots: CAVE's data as it was at a timestamp, under a version number of the file's own.
+
+Every view keys its rows on an integer `version`. A materialization has one from CAVE; data newer
+than the last materialization does not, so a live snapshot gets a local number: 1,000,001,
+1,000,002, ... in the order timestamps are first snapshotted. The number is recorded in
+`meta.versions` with `kind = 'live'` and the snapshot's UTC timestamp in `time_stamp`, so:
+
+- the same timestamp always gets the same number back, which makes a re-run a no-op and lets an
+  interrupted run resume (its snapshots keep their version and query key);
+- numbers never change once given, so SQL written against `version = 1000001` keeps working;
+- they sit far above CAVE's own numbers (minnie65_public is in the low thousands), and a server
+  that ever reports a version in this range is refused rather than mixed up with a live one.
+
+Numbers follow the order snapshots were taken, not time: when order in time matters, compare
+`meta.versions.time_stamp`, which holds the time of materializations and live snapshots alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+
+import duckdb
+
+from .connection import fetch_one
+from .errors import WarehouseError
+
+LIVE_BASE = 1_000_000  # live snapshots are LIVE_BASE + 1, + 2, ...
+EXAMPLE = "2025-06-12T10:00:00Z"
+
+
+def parse_timestamp(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime; no offset means UTC. The future is refused:
+    a live snapshot of it would record a time whose data does not exist yet."""
+    raw = str(text).strip()
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        raise WarehouseError(
+            f"'{text}' is not an ISO 8601 time; give e.g. {EXAMPLE} (UTC when no offset is given)"
+        ) from None
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    now = now or datetime.now(UTC)
+    if ts > now:
+        raise WarehouseError(
+            f"{format_timestamp(ts)} is in the future (it is now {format_timestamp(now.replace(microsecond=0))}); "
+            "a live snapshot can only show data that exists"
+        )
+    return ts
+
+
+def format_timestamp(ts: datetime) -> str:
+    """ISO 8601 in UTC with a Z, microseconds only when there are some: what --timestamp accepts."""
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{ts.microsecond:06d}" if ts.microsecond else "") + "Z"
+
+
+def is_live(version: int) -> bool:
+    return version > LIVE_BASE
+
+
+def find_live_version(con: duckdb.DuckDBPyConnection, at: datetime) -> int | None:
+    row = fetch_one(
+        con, "SELECT version FROM meta.versions WHERE kind = 'live' AND time_stamp = ?", [_aware(at)]
+    )
+    return row[0] if row else None
+
+
+def live_version(con: duckdb.DuckDBPyConnection, datastack: str, at: datetime) -> int:
+    """The file's version number for a live snapshot at `at`: the one it already has, or the next."""
+    found = find_live_version(con, at)
+    if found is not None:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        version = fetch_one(
+            con,
+            "SELECT greatest(coalesce(max(version), ?), ?) + 1 FROM meta.versions",
+            [LIVE_BASE, LIVE_BASE],
+        )[0]
+        con.execute(
+            "INSERT INTO meta.versions (datastack, version, time_stamp, expires_on, expired, seen_at, kind) "
+            "VALUES (?, ?, ?, NULL, NULL, ?, 'live')",
+            [datastack, version, _aware(at), datetime.now(UTC)],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return version
+
+
+def forget_if_unused(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Drop a live number that no snapshot attempt refers to (the first request failed outright),
+    so `mwh versions --local` does not list a snapshot that was never taken."""
+    with contextlib.suppress(duckdb.Error):  # the file itself may be what failed; the row is harmless
+        con.execute(
+            "DELETE FROM meta.versions WHERE version = ? AND kind = 'live' "
+            "AND NOT EXISTS (SELECT 1 FROM meta.snapshots WHERE version = ?)",
+            [version, version],
+        )
+
+
+def live_versions(con: duckdb.DuckDBPyConnection) -> dict[int, datetime]:
+    """Every live snapshot number in the file and its UTC timestamp."""
+    rows = con.execute(
+        "SELECT version, time_stamp FROM meta.versions WHERE kind = 'live' ORDER BY version"
+    ).fetchall()
+    return {v: ts.astimezone(UTC) for v, ts in rows}
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
