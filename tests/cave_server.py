@@ -11,8 +11,9 @@ it over real HTTP:
 
 It can misbehave on purpose: per-query latency, injected 500/503 answers, connections dropped
 in the middle of the body, a row cap like the public server's, a cap on concurrent queries, an
-outage after N more queries, tables missing at a version, slow metadata routes, and answers that
-silently lose rows. All of those are plain attributes that may be changed while it runs.
+outage after N more queries, tables missing at a version, slow metadata routes, answers that
+silently lose rows, and a datastack whose terms of service the user has not accepted. All of
+those are plain attributes that may be changed while it runs.
 
 Standalone: ``python -m tests.cave_server --port 0 --row-cap 1000 --error-rate 0.2`` prints its
 URL on one line and serves until killed.
@@ -106,16 +107,19 @@ STAT_KEYS = (
 class HttpError(Exception):
     """An error answer: status code plus a JSON body with at least a `message`."""
 
-    def __init__(self, status: int, message: str, error: str | None = None) -> None:
+    def __init__(self, status: int, message: str, error: str | None = None, data: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error = error
+        self.data = data
 
     def body(self) -> dict:
         out = {"message": self.message}
         if self.error:
             out = {"error": self.error, **out}
+        if self.data is not None:
+            out["data"] = self.data
         return out
 
 
@@ -265,6 +269,9 @@ class CaveTestServer:
       server that hangs before a client is even built.
     - short_answers: rows silently dropped from the end of every data answer, with no Warning
       header (a server or proxy that loses rows); count queries still count them all.
+    - tos_url: None, or the address of a terms-of-service form the user has not accepted: every
+      authenticated route then answers 403 ``{"error": "missing_tos", "data": {"tos_form_url": ...}}``
+      as CAVE's auth service does (caveclient opens that address with ``webbrowser``).
     """
 
     def __init__(
@@ -297,6 +304,7 @@ class CaveTestServer:
         self.missing_tables: set[str] = set()
         self.json_latency = 0.0
         self.short_answers = 0
+        self.tos_url: str | None = None
         self.expired_versions: set[int] = {v.version for v in datastack.versions if v.expired}
         self.query_log: deque[dict] = deque(maxlen=1000)
         self._host = host
@@ -958,6 +966,16 @@ class CaveTestServer:
             return self._json(e.status, e.body())
 
     def _check_auth(self, headers: Any) -> None:
+        self._check_token(headers)
+        if self.tos_url:
+            raise HttpError(
+                403,
+                f"You must accept the terms of service of datastack {self.datastack.name} to use it",
+                "missing_tos",
+                {"tos_form_url": self.tos_url},
+            )
+
+    def _check_token(self, headers: Any) -> None:
         token = self.token
         if token is None:
             return

@@ -3,7 +3,8 @@
 The real caveclient's live query over real HTTP to the CAVE-compatible loopback server, which
 answers a timestamp with the synthetic datastack's state at the newest version at or before it.
 Expected rows are computed here from the generator with pandas/pyarrow, not through the warehouse.
-Also here: the schema-1 -> 2 migration that added `meta.versions.kind`.
+Also here: the schema-1 -> 2 migration that added `meta.versions.kind`, and CAVE's 403
+`missing_tos` answer.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,7 +76,7 @@ def server(ds):
 def srv(server):
     server.reset_stats()
     yield server
-    server.row_cap, server.outage_after = 1000, None
+    server.row_cap, server.outage_after, server.tos_url = 1000, None, None
 
 
 def cave(srv: CaveTestServer) -> CaveSource:
@@ -404,6 +407,54 @@ def test_a_version_s_own_time_or_a_time_before_the_server_s_state_is_refused(
         err
     )
     assert sql(db, "SELECT count(*) FROM meta.versions WHERE kind = 'live'") == [(0,)]
+
+
+def test_terms_of_service_not_accepted_is_one_line_naming_the_form(srv, tmp_path):
+    """CAVE answers 403 missing_tos; caveclient opens the form with `webbrowser` (here a script
+    named by $BROWSER that records the address instead), and mwh says what to do."""
+    form = "https://global.daf-apis.com/sticky_auth/api/v1/tos/2/accept"
+    srv.tos_url = form
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "record-url"
+    browser.write_text(
+        f"#!{sys.executable}\nimport sys\nopen({str(opened)!r}, 'a').write(sys.argv[1] + '\\n')\n"
+    )
+    browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
+    env = {k: v for k, v in os.environ.items() if k not in ("MWH_DB", "CAVE_TOKEN")}
+    env.update(CAVE_TOKEN=TOKEN, HOME=str(tmp_path), BROWSER=str(browser), DISPLAY="")
+    db = tmp_path / "w.duckdb"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warehouse",
+            "ingest",
+            "--db",
+            str(db),
+            "-d",
+            "demo",
+            "--server",
+            srv.url,
+            "--timestamp",
+            T_TEXT,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert (
+        "accepted its terms of service" in lines[0]
+        and form in lines[0]
+        and "refused the token" not in lines[0]
+    )
+    assert not db.exists() and TOKEN not in proc.stderr
+    deadline = time.monotonic() + 10
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert opened.read_text().split() == [form]
 
 
 # ------------------------------------------------------------------------ schema 1 -> 2 migration

@@ -25,6 +25,8 @@ caveclient is used as it is, never patched. What this module adds around it, and
   checked by the cap and the chunk arithmetic, not against a server count. caveclient logs a
   "Deprecation" line through the root logger on every call; a filter drops that one message, so
   a long ingest does not print it once per chunk.
+- Terms of service. A datastack whose terms the user has not accepted answers 403 `missing_tos`;
+  caveclient then opens the form in a browser, and the error names the form's address.
 
 The token is $CAVE_TOKEN or caveclient's own token file (found by caveclient's `AuthClient`:
 ``~/.cloudvolume/secrets/<server host>-cave-secret.json``, then ``cave-secret.json``). It is handed
@@ -242,6 +244,12 @@ class CaveSource:
         if isinstance(exc, requests.HTTPError):
             code = _status(exc)
             detail = _server_message(exc)
+            tos = _terms_of_service_url(exc) if code == 403 else None
+            if tos:
+                return AuthError(
+                    f"datastack '{self.datastack}' is served only to users who accepted its terms of service: "
+                    f"open {tos} (caveclient may have opened it in a browser), accept, then run the same command again"
+                )
             if code in (401, 403):
                 return AuthError(
                     f"the CAVE server refused the token ({code}: {detail}) while {doing}; "
@@ -457,6 +465,22 @@ def _status(exc: requests.HTTPError) -> int | None:
 def _is_timeout(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, requests.Timeout) or "timed out" in text or "timeout" in text
+
+
+def _terms_of_service_url(exc: requests.HTTPError) -> str | None:
+    """The form's address when CAVE refuses a user who has not accepted the datastack's terms."""
+    resp = exc.response
+    if resp is None:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("error") != "missing_tos":
+        return None
+    data = body.get("data")
+    url = data.get("tos_form_url") if isinstance(data, dict) else None
+    return str(url) if url else "the datastack's terms-of-service page"
 
 
 def _server_message(exc: requests.HTTPError) -> str:
