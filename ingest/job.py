@@ -251,9 +251,14 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
                 cid, spec = pending.popleft()
                 inflight[pool.submit(fetch, spec)] = (cid, spec)
             finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            failure: BaseException | None = None
             for fut in finished:
                 cid, spec = inflight.pop(fut)
-                answer, retries = fut.result()
+                try:
+                    answer, retries = fut.result()
+                except Exception as exc:  # noqa: BLE001 - store the batch's good answers first, then raise
+                    failure = failure or exc
+                    continue
                 outcome.retries += retries
                 outcome.chunks_fetched += 1
                 if answer.truncated:
@@ -268,6 +273,8 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
                     _record_rows(con, req.layout, sid, cid, answer.table, retries)
                     if progress:
                         progress.chunk_done(answer.table.num_rows)
+            if failure is not None:
+                raise failure
     except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)

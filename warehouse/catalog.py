@@ -12,10 +12,17 @@ from .errors import VersionNotSnapshotted, WarehouseError
 from .live import LIVE_BASE, format_timestamp, is_live, live_versions
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """CAVE's timestamps are naive UTC; made aware so a TIMESTAMPTZ column does not read them as local time."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def record_versions(con: duckdb.DuckDBPyConnection, datastack: str, versions: Iterable) -> None:
     """Keep what the server said about each version: once expired there, this is the only record."""
     now = datetime.now(UTC)
-    rows = [(datastack, v.version, v.time_stamp, v.expires_on, v.expired, now) for v in versions]
+    rows = [(datastack, v.version, _utc(v.time_stamp), _utc(v.expires_on), v.expired, now) for v in versions]
     clash = [r[1] for r in rows if r[1] > LIVE_BASE]
     if clash:  # it would overwrite, or be read as, one of this file's live snapshots
         raise WarehouseError(
