@@ -4,12 +4,17 @@ DuckDB cannot keep a PIVOT whose columns come from the data in a view, so after 
 commits, the matrix of that version is (re)written with an explicit `IN (...)` list of the
 version's proofread root ids. It is a table macro, `FROM connectivity_matrix_1181()`, not a view:
 the duckdb shell's `.tables` prints every column of every view, and 1,436 columns would bury the
-listing. Everything else should use the long form `connectivity_pairs`.
+listing. Everything else should use the long form `connectivity_pairs`, which is also all there is
+past MAX_MATRIX_CELLS proofread cells.
 """
 
 from __future__ import annotations
 
 import duckdb
+
+# Past this many proofread cells the wide PIVOT needs more memory than a laptop has (14,360 cells
+# passed 14 GB in the benchmarks); use the long form connectivity_pairs there.
+MAX_MATRIX_CELLS = 5_000
 
 
 def matrix_macro_name(version: int) -> str:
@@ -34,7 +39,7 @@ def refresh_matrix(con: duckdb.DuckDBPyConnection, version: int) -> str | None:
             "SELECT DISTINCT pt_root_id FROM proofread_neurons WHERE version = ? ORDER BY 1", [version]
         ).fetchall()
     ]
-    if not ids:
+    if not ids or len(ids) > MAX_MATRIX_CELLS:
         con.execute(f"DROP MACRO TABLE IF EXISTS {name}")
         return None
     in_list = ", ".join(str(int(i)) for i in ids)
