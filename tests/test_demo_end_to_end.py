@@ -38,7 +38,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
 def test_demo_says_where_things_are(demo_run):
     folder, proc = demo_run
     assert f"warehouse: {folder / 'warehouse.duckdb'}" in proc.stdout
-    assert f"reports:   {folder / 'reports' / 'index.html'}" in proc.stdout
+    assert f"reports:   {folder / 'reports' / 'out' / 'index.html'}" in proc.stdout
     assert (folder / "warehouse.duckdb").stat().st_size > 10_000_000
     assert not list(folder.glob("*.building*")), "no temporary file is left behind"
     assert "Traceback" not in proc.stderr
@@ -46,7 +46,7 @@ def test_demo_says_where_things_are(demo_run):
 
 def test_demo_renders_every_report_as_png_and_offline_html(demo_run):
     folder, _ = demo_run
-    out = folder / "reports"
+    out = folder / "reports" / "out"
     for name in EXPECTED_REPORTS:
         [png] = out.glob(f"{name}_v*.png")
         with Image.open(png) as img:
@@ -127,7 +127,7 @@ def test_missing_version_fails_in_the_shell_with_the_fix(demo_run):
 def test_reports_draw_in_a_browser_with_the_network_off(demo_run, tmp_path):
     folder, _ = demo_run
     require_chromium()
-    out = folder / "reports"
+    out = folder / "reports" / "out"
     pages = [out / "index.html", *sorted(out.glob("*_v*.html"))]
     assert len(pages) >= 1 + len(EXPECTED_REPORTS)
     with browser_session() as browser:

@@ -19,6 +19,9 @@ from . import __version__
 from .config import default_db_path
 from .errors import WarehouseError
 
+# Reports go one level down, so that running mwh from a checkout of this repository never mixes
+# generated pages into the `reports` package's source folder (reports/out/ is ignored by git).
+DEFAULT_REPORTS = Path("reports") / "out"
 DB_HELP = "Warehouse file (default: warehouse.duckdb in the current folder, or $MWH_DB)."
 
 
@@ -136,7 +139,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("reports"),
+    default=DEFAULT_REPORTS,
     show_default=True,
     help="Folder for the HTML and PNG reports.",
 )
@@ -574,7 +577,7 @@ def _check_output(output: Path, db: Path) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("reports"),
+    default=DEFAULT_REPORTS,
     show_default=True,
     help="Folder for the HTML and PNG files.",
 )
@@ -656,7 +659,7 @@ def _partner_lines(frame, total: int, direction: str) -> list[str]:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("reports"),
+    default=DEFAULT_REPORTS,
     show_default=True,
     help="Folder for the neuron's report (HTML + PNG).",
 )
