@@ -240,7 +240,8 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
             except RetryableSourceError:
                 if attempt >= retry.attempts or stop.is_set():
                     raise
-                time.sleep(retry.delay(attempt))
+                if stop.wait(retry.delay(attempt)):  # the run stopped meanwhile: send nothing more
+                    raise
                 attempt += 1
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mwh-fetch")

@@ -280,6 +280,9 @@ def test_resume_after_an_outage_fetches_only_missing_chunks(srv, reference, tmp_
     pending_before = {cid for cid, r in before.items() if r["status"] == "pending"}
     assert done_before and pending_before
 
+    # Fetch threads that were mid-request when the run stopped still finish their retries in the
+    # background; let them land before counting what the resume asks for.
+    settle(srv)
     srv.outage_after = None
     srv.reset_stats()
     (outcome,) = ingest(path, cave(srv), roles=("synapses",), workers=4)
@@ -292,6 +295,19 @@ def test_resume_after_an_outage_fetches_only_missing_chunks(srv, reference, tmp_
     assert fetched_now.isdisjoint(done_before) and pending_before <= fetched_now
     assert len(fetched_now) == outcome.chunks_fetched
     assert_same_raw(path, reference, tables=(PROOFREADING_TABLE, SYNAPSE_TABLE))
+
+
+def settle(srv, quiet: float = 0.5, limit: float = 20.0) -> None:
+    """Wait until no request is in flight and none has arrived for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    last, since = srv.stats["requests"], time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = srv.stats["requests"]
+        if now != last or srv._in_flight:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
 
 
 def synapse_chunks(path: Path) -> dict[int, dict]:
