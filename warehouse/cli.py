@@ -78,38 +78,36 @@ def _db(db: Path | None) -> Path:
     return Path(db) if db is not None else default_db_path()
 
 
-class RootIdType(click.ParamType):
-    """A root id on the command line: digits that fit a signed 64-bit integer, or a usage error."""
+class ParsedType(click.ParamType):
+    """A command-line value checked by one of the package's parsers; its error becomes a usage error."""
 
-    name = "root_id"
+    def __init__(self, name: str, parse) -> None:
+        self.name = name
+        self._parse = parse
 
     def convert(self, value, param, ctx):
-        from .neuron import parse_root_id
-
         try:
-            return parse_root_id(value)
+            return self._parse(value)
         except WarehouseError as exc:
             self.fail(str(exc), param, ctx)
 
 
-ROOT_ID = RootIdType()
+def _root_id(value):
+    """Digits that fit a signed 64-bit integer."""
+    from .neuron import parse_root_id
+
+    return parse_root_id(value)
 
 
-class TimestampType(click.ParamType):
-    """An ISO 8601 time on the command line, UTC when it has no offset, not in the future."""
+def _timestamp(value):
+    """An ISO 8601 time, UTC when it has no offset, not in the future."""
+    from .live import parse_timestamp
 
-    name = "timestamp"
-
-    def convert(self, value, param, ctx):
-        from .live import parse_timestamp
-
-        try:
-            return parse_timestamp(value)
-        except WarehouseError as exc:
-            self.fail(str(exc), param, ctx)
+    return parse_timestamp(value)
 
 
-TIMESTAMP = TimestampType()
+ROOT_ID = ParsedType("root_id", _root_id)
+TIMESTAMP = ParsedType("timestamp", _timestamp)
 
 
 @click.group(
