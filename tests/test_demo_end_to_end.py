@@ -121,6 +121,36 @@ def test_missing_version_fails_in_the_shell_with_the_fix(demo_run):
         timeout=60,
     )
     assert "mwh ingest --datastack demo --version 999" in proc.stdout + proc.stderr
+    for view in ("proofread_synapses", "cell_types", "proofread_neurons"):
+        proc = subprocess.run(
+            [
+                _duckdb_cli(),
+                "-readonly",
+                str(folder / "warehouse.duckdb"),
+                "-c",
+                f"FROM at_version('{view}', 999)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (
+            proc.returncode != 0 and "mwh ingest --datastack demo --version 999" in proc.stdout + proc.stderr
+        )
+    ok = subprocess.run(
+        [
+            _duckdb_cli(),
+            "-readonly",
+            "-csv",
+            str(folder / "warehouse.duckdb"),
+            "-c",
+            "SELECT count(*) AS n FROM at_version('proofread_synapses', 1181)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and int(ok.stdout.split()[-1]) > 100_000
 
 
 @pytest.mark.browser
