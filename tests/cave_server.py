@@ -291,21 +291,25 @@ class CaveTestServer:
         verbose: bool = False,
     ) -> None:
         self.datastack = datastack
-        self.token = token
-        self.row_cap = row_cap
-        self.latency = latency
-        self.error_rate = error_rate
-        self.drop_rate = drop_rate
-        self.error_statuses = tuple(error_statuses)
         self.seed = seed
         self.verbose = verbose
-        self.ipc_compress = True
-        self.outage_after: int | None = None
-        self.missing_tables: set[str] = set()
-        self.json_latency = 0.0
-        self.short_answers = 0
-        self.tos_url: str | None = None
-        self.expired_versions: set[int] = {v.version for v in datastack.versions if v.expired}
+        # The knobs a test may turn, as constructed; restore() puts every one of them back.
+        self._knobs = {
+            "token": token,
+            "row_cap": row_cap,
+            "latency": latency,
+            "error_rate": error_rate,
+            "drop_rate": drop_rate,
+            "error_statuses": tuple(error_statuses),
+            "max_concurrency": max_concurrency,
+            "ipc_compress": True,
+            "outage_after": None,
+            "missing_tables": frozenset(),
+            "json_latency": 0.0,
+            "short_answers": 0,
+            "tos_url": None,
+            "expired_versions": frozenset(v.version for v in datastack.versions if v.expired),
+        }
         self.query_log: deque[dict] = deque(maxlen=1000)
         self._host = host
         self._port = port
@@ -315,7 +319,7 @@ class CaveTestServer:
         self._in_flight = 0
         self._sem: threading.BoundedSemaphore | None = None
         self._max_concurrency: int | None = None
-        self.max_concurrency = max_concurrency
+        self.restore()
         self._sources: dict[tuple[str, int], _Source] = {}
         self._schemas: dict[str, dict] | None = None
         self._httpd: _HTTPServer | None = None
@@ -390,6 +394,11 @@ class CaveTestServer:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stats)
+
+    def restore(self) -> None:
+        """Every knob back to its constructed value, so one test's faults never leak into the next."""
+        for name, value in self._knobs.items():
+            setattr(self, name, set(value) if isinstance(value, frozenset) else value)
 
     def reset_stats(self) -> None:
         with self._lock:

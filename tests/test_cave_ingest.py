@@ -74,10 +74,7 @@ def srv(server):
     """The shared server with a 1,000-row cap and no faults; knobs restored after each test."""
     server.reset_stats()
     yield server
-    server.token, server.row_cap, server.latency = TOKEN, 1000, 0.0
-    server.error_rate, server.drop_rate, server.error_statuses = 0.0, 0.0, (500, 503)
-    server.outage_after, server.missing_tables = None, set()
-    server.json_latency, server.short_answers = 0.0, 0
+    server.restore()
 
 
 @pytest.fixture(scope="module")

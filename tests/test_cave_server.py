@@ -71,13 +71,7 @@ def srv(server, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     server.reset_stats()
     yield server
-    server.token = TOKEN
-    server.row_cap = 500_000
-    server.latency = 0.0
-    server.error_rate = 0.0
-    server.drop_rate = 0.0
-    server.error_statuses = (500, 503)
-    server.max_concurrency = None
+    server.restore()
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def server(ds):
 def srv(server):
     server.reset_stats()
     yield server
-    server.row_cap, server.outage_after, server.tos_url = 1000, None, None
+    server.restore()
 
 
 def cave(srv: CaveTestServer) -> CaveSource:
