@@ -23,6 +23,8 @@ from tests.notebook import ROLES, raw_rows
 from warehouse.config import datastack_config
 from warehouse.errors import WarehouseError
 from warehouse.neuron import parse_root_id
+from warehouse.schema import layouts
+from warehouse.sqlfiles import apply_all
 
 V = 1181
 
@@ -388,19 +390,24 @@ def test_neuroglancer_dialects_and_missing_source(motif, tmp_path):
     path = tmp_path / "w.duckdb"
     shutil.copy(motif, path)
     con = duckdb.connect(str(path))
+    cfg = datastack_config("demo")
     try:
+        # The settings are written into the macros when the SQL is applied, so a changed setting
+        # takes effect when the SQL is applied again.
         con.execute("UPDATE meta.datastack SET viewer_site = 'https://spelunker.cave-explorer.org/'")
+        apply_all(con, layouts(cfg))
         url = con.execute("SELECT neuroglancer_synapse_url(?, 0, 1, 2, 3)", [A]).fetchall()[0][0]
         state = _state(url, "https://spelunker.cave-explorer.org")
         assert state["dimensions"] == {"x": [4e-9, "m"], "y": [4e-9, "m"], "z": [4e-8, "m"]}
         assert state["position"] == [1, 2, 3]
         assert state["layers"][-1] == {
             "type": "segmentation",
-            "source": datastack_config("demo").extra["segmentation_source"],
+            "source": cfg.extra["segmentation_source"],
             "segments": [str(A)],
             "name": "seg",
         }
         con.execute("UPDATE meta.warehouse SET value = '' WHERE key = 'segmentation_source'")
+        apply_all(con, layouts(cfg))
         assert con.execute("SELECT neuroglancer_url(?, 1, 2, 3)", [A]).fetchall() == [(None,)]
     finally:
         con.close()

@@ -105,15 +105,16 @@ def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
 
 
 def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
+    # The viewer links' layers (sql/macros/neuroglancer_state.sql) are written in from these; '' means
+    # not configured. They go in first: apply_all reads them.
+    con.execute(
+        "INSERT OR REPLACE INTO meta.warehouse VALUES ('segmentation_source', ?), ('image_source', ?)",
+        [str(cfg.extra.get("segmentation_source", "")), str(cfg.extra.get("image_source", ""))],
+    )
     apply_all(con, layouts(cfg))
     con.execute(
         "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
         [sql_hash(), __version__],
-    )
-    # The viewer links' layers (sql/macros/neuroglancer_state.sql) read these; '' means not configured.
-    con.execute(
-        "INSERT OR REPLACE INTO meta.warehouse VALUES ('segmentation_source', ?), ('image_source', ?)",
-        [str(cfg.extra.get("segmentation_source", "")), str(cfg.extra.get("image_source", ""))],
     )
 
 

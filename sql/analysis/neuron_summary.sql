@@ -14,7 +14,7 @@ SELECT
     p.nucleus_id, p.n_nuclei,
     p.x AS position_x, p.y AS position_y, p.z AS position_z,
     p.x * voxel_um('x') AS x_um, p.y * voxel_um('y') AS y_um, p.z * voxel_um('z') AS z_um,
-    (p.y - (SELECT pia_y_voxels FROM meta.datastack)) * voxel_um('y') AS depth_um,
+    depth_um(p.y) AS depth_um,
     s.syn_out, s.output_partners, s.syn_in, s.input_partners, s.autapses,
     CASE WHEN p.x IS NOT NULL THEN neuroglancer_url(root_id, p.x, p.y, p.z) END AS neuroglancer_url
 FROM (

@@ -10,7 +10,7 @@ SELECT
     p.pt_position_x * voxel_um('x') AS x_um,
     p.pt_position_y * voxel_um('y') AS y_um,
     p.pt_position_z * voxel_um('z') AS z_um,
-    (p.pt_position_y - (SELECT pia_y_voxels FROM meta.datastack)) * voxel_um('y') AS depth_um,
+    depth_um(p.pt_position_y) AS depth_um,
     neuroglancer_url(p.pt_root_id, p.pt_position_x, p.pt_position_y, p.pt_position_z) AS neuroglancer_url
 FROM stg_proofreading p
 WHERE p.status_axon = 't';

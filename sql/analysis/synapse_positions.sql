@@ -10,7 +10,7 @@ SELECT
     s.ctr_pt_position_x * voxel_um('x') AS ctr_x_um,
     s.ctr_pt_position_y * voxel_um('y') AS ctr_y_um,
     s.ctr_pt_position_z * voxel_um('z') AS ctr_z_um,
-    (s.ctr_pt_position_y - (SELECT pia_y_voxels FROM meta.datastack)) * voxel_um('y') AS depth_um,
+    depth_um(s.ctr_pt_position_y) AS depth_um,
     neuroglancer_synapse_url(
         s.pre_pt_root_id, s.post_pt_root_id, s.ctr_pt_position_x, s.ctr_pt_position_y, s.ctr_pt_position_z
     ) AS neuroglancer_url

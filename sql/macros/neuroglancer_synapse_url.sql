@@ -4,6 +4,6 @@
 -- segmentation source configured.
 -- Usage: SELECT neuroglancer_synapse_url(864691135808473885, 864691135000000000, 240000, 150000, 21000);
 CREATE OR REPLACE MACRO neuroglancer_synapse_url(pre_root_id, post_root_id, x, y, z) AS
-    (SELECT rtrim(viewer_site, '/') FROM meta.datastack) || '/#!'
+    rtrim({{datastack.viewer_site}}, '/') || '/#!'
     || url_encode(neuroglancer_state([pre_root_id, post_root_id], x, y, z)::VARCHAR);
 COMMENT ON MACRO neuroglancer_synapse_url IS 'Neuroglancer link to a synapse: pre and post root ids selected, centred on a voxel position.';

@@ -4,6 +4,6 @@
 -- works without a state server. NULL when the datastack has no segmentation source configured.
 -- Usage: SELECT neuroglancer_url(864691135808473885, 240000, 150000, 21000);
 CREATE OR REPLACE MACRO neuroglancer_url(root_id, x, y, z) AS
-    (SELECT rtrim(viewer_site, '/') FROM meta.datastack) || '/#!'
+    rtrim({{datastack.viewer_site}}, '/') || '/#!'
     || url_encode(neuroglancer_state([root_id], x, y, z)::VARCHAR);
 COMMENT ON MACRO neuroglancer_url IS 'Neuroglancer link with one root id selected, centred on a voxel position (state JSON in the URL fragment).';

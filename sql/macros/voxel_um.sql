@@ -1,7 +1,10 @@
--- How many micrometres is one voxel along an axis ('x', 'y' or 'z')? Read from meta.datastack, where
--- ingest records the datastack's voxel resolution, so no view assumes 4 x 4 x 40 nm.
-CREATE OR REPLACE MACRO voxel_um(axis) AS (
-    SELECT CASE axis WHEN 'x' THEN voxel_x_nm WHEN 'y' THEN voxel_y_nm WHEN 'z' THEN voxel_z_nm END / 1000.0
-    FROM meta.datastack
-);
+-- How many micrometres is one voxel along an axis ('x', 'y' or 'z')? The datastack's voxel
+-- resolution, recorded in meta.datastack at ingest and written in here as literals when the views
+-- are created, so no view assumes 4 x 4 x 40 nm and DuckDB folds voxel_um('y') to a constant.
+CREATE OR REPLACE MACRO voxel_um(axis) AS
+    CASE axis
+        WHEN 'x' THEN {{datastack.voxel_x_nm}}
+        WHEN 'y' THEN {{datastack.voxel_y_nm}}
+        WHEN 'z' THEN {{datastack.voxel_z_nm}}
+    END / 1000.0;
 COMMENT ON MACRO voxel_um IS 'Micrometres per voxel along x, y or z, from meta.datastack.';
