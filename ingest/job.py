@@ -52,6 +52,8 @@ class SnapshotRequest:
     root_chunks: list[dict]
     sets: dict[str, list[int]] = field(default_factory=dict)  # id sets chunks refer to as "$name"
     expected_rows: int | None = None  # from the source, checked before commit
+    # Or the count still on its way (asked while the chunks are fetched): called before the check.
+    expected: Callable[[], int | None] | None = None
     # Set for a live snapshot: the rows as they were at this UTC time, asked of the source with
     # `at=`; `version` is then the warehouse's own number for it (warehouse/live.py).
     timestamp: datetime | None = None
@@ -191,6 +193,7 @@ def run_snapshot(
         sid, action = _start(con, req, source, datastack), "created"
     outcome = SnapshotOutcome(sid, req.layout.name, req.version, 0, action)
     _fetch_all(con, source, req, sid, req.sets, workers, retry, progress, outcome)
+    _await_expected(con, req, sid)
     try:
         rows = _verify(con, req, sid)
     except WarehouseError as exc:
@@ -348,6 +351,19 @@ def _record_rows(con, layout: TableLayout, sid: int, cid: int, table: pa.Table, 
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _await_expected(con, req: SnapshotRequest, sid: int) -> None:
+    """The server's count, asked while the chunks were fetched, recorded before it is checked. If
+    counting fails the chunks stay kept and the snapshot incomplete: a re-run counts again."""
+    if req.expected is None:
+        return
+    try:
+        req.expected_rows = req.expected()
+    except BaseException as exc:
+        _note(con, sid, exc)
+        raise
+    con.execute("UPDATE meta.snapshots SET expected_rows = ? WHERE snapshot_id = ?", [req.expected_rows, sid])
 
 
 def _verify(con, req: SnapshotRequest, sid: int) -> int:

@@ -8,6 +8,8 @@ them from the file, never from a second request to the server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +21,7 @@ from warehouse.live import format_timestamp
 from warehouse.tables import TableLayout
 
 from . import chunks
+from .ahead import AheadSource
 from .job import SnapshotRequest
 
 SYNAPSE_MODES = ("proofread", "partners")
@@ -30,8 +33,9 @@ class PlanOptions:
     ids_per_chunk: int = 100
 
 
-def expected_synapses(source, req: SnapshotRequest) -> int | None:
+def expected_synapses(source: AheadSource, req: SnapshotRequest) -> Callable[[], int | None]:
     """The server's own count of the synapse query, so a cut answer cannot pass for a complete one.
+    The counts are asked now, side by side with the chunks; the job waits for them before its check.
 
     'proofread' is one count of (pre in P and post in P); 'partners' is |pre in P| + |post in P|
     - |both|, the rows of the union after duplicates are dropped.
@@ -39,16 +43,20 @@ def expected_synapses(source, req: SnapshotRequest) -> int | None:
     table, version, ids = req.layout.name, req.version, req.sets["proofread"]
     live = {"at": req.timestamp} if req.timestamp is not None else {}
 
-    def count(cols: tuple[str, ...]) -> int | None:
-        return source.count(
-            table, version, {"in": {c: ids for c in cols}, "split": None, "id_range": [None, None]}, **live
-        )
+    def count(cols: tuple[str, ...]) -> Future:
+        spec = {"in": {c: ids for c in cols}, "split": None, "id_range": [None, None]}
+        return source.count_early(table, version, spec, **live)
 
     both = count(("pre_pt_root_id", "post_pt_root_id"))
-    if both is None or req.query["kind"] == "synapses_proofread":
-        return both
+    if req.query["kind"] == "synapses_proofread":
+        return both.result
     outputs, inputs = count(("pre_pt_root_id",)), count(("post_pt_root_id",))
-    return None if outputs is None or inputs is None else outputs + inputs - both
+
+    def union() -> int | None:
+        b, o, i = both.result(), outputs.result(), inputs.result()
+        return None if b is None or o is None or i is None else o + i - b
+
+    return union
 
 
 def whole_table_request(

@@ -5,6 +5,10 @@ timestamp (a live snapshot, for edits newer than the last materialization) under
 of the file's own (warehouse/live.py). Both go through the same plan and job: proofreading and cell
 types whole, then the synapses of the proofread cells of that same snapshot, so a live snapshot's
 synapses are filtered on the root ids at its timestamp, not on those of any version.
+
+Snapshots are committed one after another in that order, but the server is asked early
+(ingest/ahead.py): the whole tables' answers and counts at the start, the synapse counts as soon
+as the proofread ids are known, all within the --workers bound on requests in flight.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from warehouse.errors import WarehouseError
 from warehouse.matrix import refresh_matrix
 from warehouse.schema import layouts
 
-from .job import RetryPolicy, SnapshotOutcome, find_snapshot, run_snapshot
+from . import chunks
+from .ahead import AheadSource
+from .job import RetryPolicy, SnapshotOutcome, SnapshotRequest, find_snapshot, run_snapshot
 from .plan import PlanOptions, expected_synapses, synapse_request, whole_table_request
 from .progress import Progress
 from .sources.base import Source
@@ -108,32 +114,57 @@ def _take(
     wh: Warehouse, source: Source, version: int, options: IngestOptions, at: datetime | None
 ) -> list[SnapshotOutcome]:
     lay = layouts(wh.config)
+    ahead = AheadSource(source, options.workers)
+    try:
+        requests = _ask_whole_tables_early(wh, ahead, version, options, at)
+        outcomes = []
+        for role in options.roles:
+            if role == "synapses":
+                if "proofreading" not in options.roles:
+                    wh.require(version, ["proofreading"])
+                req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
+                found = find_snapshot(wh.con, req)
+                if options.force or not found or found[1] != "complete":
+                    req.expected = expected_synapses(ahead, req)
+            else:
+                req = requests[role]
+            outcomes.append(
+                run_snapshot(
+                    wh.con,
+                    ahead,
+                    req,
+                    datastack=wh.datastack,
+                    workers=options.workers,
+                    force=options.force,
+                    retry=options.retry,
+                    progress=options.progress,
+                    after_commit=refresh_matrix,
+                )
+            )
+        return outcomes
+    finally:
+        ahead.close()
+
+
+def _ask_whole_tables_early(
+    wh: Warehouse, ahead: AheadSource, version: int, options: IngestOptions, at: datetime | None
+) -> dict[str, SnapshotRequest]:
+    """The whole-table snapshots' requests, with their counts and (for a new snapshot) their one
+    chunk already asked of the server; a no-op re-run asks the server nothing."""
+    lay = layouts(wh.config)
     live_at = {"at": at} if at is not None else {}
-    outcomes = []
+    requests = {}
     for role in options.roles:
         if role == "synapses":
-            if "proofreading" not in options.roles:
-                wh.require(version, ["proofreading"])
-            req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
-            found = find_snapshot(wh.con, req)
-            if options.force or not found or found[1] != "complete":
-                req.expected_rows = expected_synapses(source, req)
-        else:
-            req = whole_table_request(lay[role], version, None, at)
-            found = find_snapshot(wh.con, req)
-            if options.force or not found or found[1] != "complete":  # a no-op re-run asks the server nothing
-                req.expected_rows = source.count(lay[role].name, version, **live_at)
-        outcomes.append(
-            run_snapshot(
-                wh.con,
-                source,
-                req,
-                datastack=wh.datastack,
-                workers=options.workers,
-                force=options.force,
-                retry=options.retry,
-                progress=options.progress,
-                after_commit=refresh_matrix,
-            )
-        )
-    return outcomes
+            continue
+        req = whole_table_request(lay[role], version, None, at)
+        found = find_snapshot(wh.con, req)
+        if options.force or not found or found[1] != "complete":
+            req.expected = ahead.count_early(lay[role].name, version, **live_at).result
+            if options.force or not found:  # a resumed snapshot may have split its chunk already
+                for spec in req.root_chunks:
+                    ahead.fetch_early(
+                        lay[role].name, role, version, chunks.resolve(spec, req.sets), **live_at
+                    )
+        requests[role] = req
+    return requests

@@ -156,6 +156,7 @@ def test_faulty_capped_server_gives_the_demo_rows(ds, reference, tmp_path, caplo
     assert [o.action for o in outcomes] == ["created"] * 4
     assert stats["errors_injected"] > 5 and stats["drops_injected"] > 0, stats
     assert stats["truncated_responses"] > 5 and stats["max_in_flight"] >= 2, stats
+    assert stats["max_in_flight"] <= 4, "--workers bounds the requests in flight, early ones included"
     assert sum(o.retries for o in outcomes) > 0 and sum(o.splits for o in outcomes) > 0
     assert_same_raw(path, reference)
     # and, independently of the demo path, the notebook's synapse query done in pandas
@@ -191,6 +192,31 @@ def test_faulty_capped_server_gives_the_demo_rows(ds, reference, tmp_path, caplo
 
 
 # ------------------------------------------------------------------------------- the row cap
+def test_independent_queries_are_asked_early_within_the_workers_bound(ds, reference, tmp_path):
+    """The cell-type tables do not wait for the synapses, nor the synapse counts for the chunks
+    (ingest/ahead.py): with 3 workers their queries go out before the synapse chunks are done."""
+    with CaveTestServer(ds, token=TOKEN, latency=0.05) as srv:
+        path = tmp_path / "early.duckdb"
+        ingest(path, cave(srv), workers=3)
+        log, stats = list(srv.query_log), srv.stats
+    assert_same_raw(path, reference)
+    assert 2 <= stats["max_in_flight"] <= 3, stats
+    asked = [(_queried_table(q), str(q["params"].get("count")).lower() == "true") for q in log]
+    tables = [t for t, _ in asked]
+    for table in ("allen_v1_column_types_slanted_ref", "aibs_metamodel_celltypes_v661"):
+        assert tables.index(table) < tables.index("synapses_pni_2"), table  # asked at the start
+    first_synapse_count = asked.index(("synapses_pni_2", True))
+    last_synapse_chunk = len(asked) - 1 - asked[::-1].index(("synapses_pni_2", False))
+    assert first_synapse_count < last_synapse_chunk  # counted while the chunks were fetched
+
+
+def _queried_table(q: dict) -> str:
+    """The table a logged query reads: in its path, or first in a join query's body (reference tables)."""
+    if "/table/" in q["path"]:
+        return q["path"].split("/table/")[1].split("/")[0]
+    return q["body"]["tables"][0][0]
+
+
 def test_truncated_answers_are_detected_and_split_until_nothing_is_lost(ds, reference, tmp_path):
     """A 40-row cap truncates the whole proofreading table and the synapses of single busy cells,
     so chunks are split by id list, then by row-id range, until every answer is under the cap."""
