@@ -8,6 +8,9 @@ then times, each in a child process with its peak RSS:
   * `ingest_dump` into a fresh warehouse (what `mwh ingest --dump` runs);
   * the views over the result;
 and compares the warehouse file with the same rows as zstd Parquet and as the csv.gz itself.
+Each step's CPU seconds (user + system, every thread) are printed per million rows beside its
+wall time: on the shared 2-core machine the wall times move with the load, the CPU per row
+hardly, and with both cores busy the CPU per row is what bounds the speed-up over the baseline.
 `--second` ingests a second version (15 % of cells re-rooted) and reports what it adds.
 
     python bench/dump_ingest.py --rows 10000000
@@ -142,9 +145,10 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) if path.exists() else 0
 
 
-def _shell_time(cmd: str) -> float:
+def _shell_time(cmd: str) -> tuple[float, float]:
+    """Wall and CPU seconds of a shell command (the CPU of the pipeline's processes included)."""
     step = run_child(["bash", "-c", cmd], expect_json=False)
-    return step.seconds
+    return step.seconds, step.cpu_s
 
 
 def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
@@ -162,8 +166,10 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
     res["csv_gz_bytes"] = f0.stat().st_size
     res["csv_bytes"] = None
     print(f"[{rows:,}] decompression baselines ...", file=sys.stderr)
-    res["gzip_dc_s"] = _shell_time(f"gzip -dc '{f0}' > /dev/null")
-    res["igzip_dc_s"] = _shell_time(f"'{sys.executable}' -m isal.igzip -d -c '{f0}' > /dev/null")
+    res["gzip_dc_s"], res["gzip_dc_cpu_s"] = _shell_time(f"gzip -dc '{f0}' > /dev/null")
+    res["igzip_dc_s"], res["igzip_dc_cpu_s"] = _shell_time(
+        f"'{sys.executable}' -m isal.igzip -d -c '{f0}' > /dev/null"
+    )
 
     print(f"[{rows:,}] baseline: DuckDB read_csv of the .csv.gz ...", file=sys.stderr)
     bdb = base / "baseline.duckdb"
@@ -172,6 +178,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
     res["baseline"] = {
         "seconds": b.seconds,
         "inner_s": b.out["seconds"],
+        "cpu_s": b.cpu_s,
         "peak_mb": b.peak_mb,
         "bytes": _size(bdb),
     }
@@ -179,14 +186,20 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
 
     print(f"[{rows:,}] reader alone (isal + pyarrow, no DuckDB) ...", file=sys.stderr)
     p = run_child(python(__file__, "child-parse", str(f0)))
-    res["reader"] = {"seconds": p.out["seconds"], "peak_mb": p.peak_mb}
+    res["reader"] = {"seconds": p.out["seconds"], "cpu_s": p.cpu_s, "peak_mb": p.peak_mb}
 
     print(f"[{rows:,}] warehouse: ingest_dump ...", file=sys.stderr)
     wdb = base / "warehouse.duckdb"
     for f in base.glob("warehouse.duckdb*"):
         f.unlink()
     w = run_child(python(__file__, "child-ingest", str(wdb), str(v0), "1"))
-    res["ingest"] = {"seconds": w.seconds, **w.out, "peak_mb": w.peak_mb, "bytes": _size(wdb)}
+    res["ingest"] = {
+        "seconds": w.seconds,
+        **w.out,
+        "cpu_s": w.cpu_s,
+        "peak_mb": w.peak_mb,
+        "bytes": _size(wdb),
+    }
 
     print(f"[{rows:,}] zstd Parquet of the same rows ...", file=sys.stderr)
     pq = base / "same_rows.parquet"
@@ -209,6 +222,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
         res["second"] = {
             "seconds": s.seconds,
             **s.out,
+            "cpu_s": s.cpu_s,
             "peak_mb": s.peak_mb,
             "added_bytes": _size(wdb) - before,
         }
@@ -236,6 +250,24 @@ def report(results: list[dict], started: str, command: str) -> str:
             f"| {b['seconds'] / w['seconds']:.2f}x | {fmt_mb(b['peak_mb'])} / {fmt_mb(w['peak_mb'])} "
             f"| {w['bytes'] / 1e9:.2f} GB | {r['parquet_zstd_bytes'] / 1e9:.2f} GB "
             f"| {w['bytes'] / r['parquet_zstd_bytes']:.2f} |"
+        )
+    lines.append("")
+    lines.append(
+        "CPU seconds per million rows (user + system, all threads and child processes; the reader alone "
+        "is ISA-L inflate + pyarrow parse; the Python children include ~0.5 CPU-s of start-up):"
+    )
+    lines.append("")
+    lines.append(
+        "| rows | gzip -dc | igzip -dc | baseline | reader alone | mwh ingest --dump | second version |"
+    )
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in results:
+        per_m = 1e6 / r["rows"]
+        second = f"{r['second']['cpu_s'] * per_m:.2f}" if "second" in r else "-"
+        lines.append(
+            f"| {r['rows'] / 1e6:.0f} M | {r['gzip_dc_cpu_s'] * per_m:.2f} | {r['igzip_dc_cpu_s'] * per_m:.2f} "
+            f"| {r['baseline']['cpu_s'] * per_m:.2f} | {r['reader']['cpu_s'] * per_m:.2f} "
+            f"| {r['ingest']['cpu_s'] * per_m:.2f} | {second} |"
         )
     lines.append("")
     lines.append(

@@ -1,4 +1,4 @@
-"""Run one step of a benchmark in a child process and report its wall time and peak memory.
+"""Run one step of a benchmark in a child process and report its wall time, CPU time and peak memory.
 
 Peak RSS is the child's own `ru_maxrss` from `os.wait4`, so each step is measured alone, not
 mixed with what the parent (or an earlier step) allocated.
@@ -24,6 +24,9 @@ class Step:
     peak_mb: float
     out: dict
     stderr: str = ""
+    # user + system CPU seconds of the child and of the children it waited for (a shell's pipeline):
+    # on a shared 2-core machine the wall time depends on the load, the CPU per row much less.
+    cpu_s: float = 0.0
 
 
 def run_child(args: list[str], *, env: dict | None = None, expect_json: bool = True) -> Step:
@@ -67,7 +70,8 @@ def run_child(args: list[str], *, env: dict | None = None, expect_json: bool = T
     # A forked child inherits the parent's high-water mark in ru_maxrss; a Python child reports its
     # own (VmHWM is reset by exec), which is preferred when present.
     peak = out.pop("vmhwm_mb", None) if isinstance(out, dict) else None
-    return Step(seconds, peak if peak is not None else usage.ru_maxrss / 1024, out, stderr)
+    cpu_s = usage.ru_utime + usage.ru_stime
+    return Step(seconds, peak if peak is not None else usage.ru_maxrss / 1024, out, stderr, cpu_s)
 
 
 def emit(result: dict) -> None:
