@@ -161,7 +161,7 @@ def _ask_whole_tables_early(
         found = find_snapshot(wh.con, req)
         if options.force or not found or found[1] != "complete":
             req.expected = ahead.count_early(lay[role].name, version, **live_at).result
-            if options.force or not found:  # a resumed snapshot may have split its chunk already
+            if not found or found[1] == "complete":  # new; a resumed one may have split its chunk already
                 for spec in req.root_chunks:
                     ahead.fetch_early(
                         lay[role].name, role, version, chunks.resolve(spec, req.sets), **live_at
