@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import REPO, emit, fmt_mb, machine, python, rss_mb, run_child  # noqa: E402
 
 VERSION = 1181
 STEPS = (
@@ -163,17 +163,22 @@ def _view_steps(steps: tuple[str, ...], db: str, root: str) -> dict:
 
 def child_pandas(step: str, data: str, root: str) -> None:
     import pandas  # noqa: F401 - imported before the clock starts, as in the view child
+    import pyarrow.parquet  # noqa: F401 - what read_parquet loads, before the clock and the memory baseline
 
     steps = STEPS if step == "notebook" else (step,)
-    emit(_pandas_steps(steps, data, root))
+    base = rss_mb()
+    emit({**_pandas_steps(steps, data, root), "rss_after_imports_mb": base})
 
 
 def child_view(step: str, db: str, root: str) -> None:
     import pandas  # noqa: F401 - imported before the clock starts, as in the pandas child
     import polars  # noqa: F401
 
+    import warehouse  # noqa: F401
+
     steps = STEPS if step == "notebook" else (step,)
-    emit(_view_steps(steps, db, root))
+    base = rss_mb()
+    emit({**_view_steps(steps, db, root), "rss_after_imports_mb": base})
 
 
 # ----------------------------------------------------------------------------------------- setup
@@ -252,9 +257,10 @@ def report(results: list[dict], started: str, command: str) -> str:
         lines.append(
             "| step | pandas: load + compute | pandas: compute only | view to polars | view to pandas "
             "| view to polars, warm | ratio load+compute / view (polars) | ratio load+compute / view (pandas) "
-            "| ratio compute only / view warm | peak RSS pandas / view | rows pandas / view |"
+            "| ratio compute only / view warm | peak RSS pandas / view | above imports: pandas / view "
+            "| rows pandas / view |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for step, s in r["steps"].items():
             p, v = s["pandas"], s["view"]
             total = p["load_s"] + p["compute_s"]
@@ -265,7 +271,9 @@ def report(results: list[dict], started: str, command: str) -> str:
                 f"| {label} | {ms(total)} | {ms(p['compute_s'])} | {ms(v['polars_s'])} | {ms(v['pandas_s'])} "
                 f"| {ms(v['warm_s'])} | {total / v['polars_s']:.1f}x | {total / v['pandas_s']:.1f}x "
                 f"| {p['compute_s'] / v['warm_s']:.1f}x "
-                f"| {fmt_mb(p['peak_mb'])} / {fmt_mb(v['peak_mb'])} | {rows_p:,} / {rows_v:,} |"
+                f"| {fmt_mb(p['peak_mb'])} / {fmt_mb(v['peak_mb'])} "
+                f"| {fmt_mb(p['peak_mb'] - p['rss_after_imports_mb'])} / {fmt_mb(v['peak_mb'] - v['rss_after_imports_mb'])} "
+                f"| {rows_p:,} / {rows_v:,} |"
             )
         lines.append(f"(opening the file read-only: {ms(r['steps']['proofread_neurons']['view']['open_s'])})")
         lines.append("")
