@@ -196,3 +196,39 @@ def test_views_from_another_release_ask_for_an_upgrade(one_version_db):
     assert mwh("upgrade", "--db", str(one_version_db)).returncode == 0
     ok = mwh("sql", "--db", str(one_version_db), "-f", "csv", "SELECT count(*) AS n FROM partners(1, 1078)")
     assert ok.returncode == 0, ok.stderr
+
+
+# ------------------------------------------------------------------------------ memory limit
+def test_memory_limit_caps_duckdb_and_a_big_join_spills_instead_of_growing(demo_db, tmp_path, monkeypatch):
+    """Connections get MWH_MEMORY_LIMIT (2 GB by default), so a full scan of the synapse table,
+    which joins __rows to __fixed in a hash table as large as the table, spills to <file>.tmp
+    past the limit instead of taking the machine's memory; the answer is the same."""
+    path = tmp_path / "w.duckdb"
+    shutil.copy(demo_db, path)
+    scan = (
+        "SELECT version, count(*), sum(size), sum(ctr_pt_position_x) FROM stg_synapses "
+        "GROUP BY version ORDER BY version"
+    )
+    monkeypatch.setenv("MWH_MEMORY_LIMIT", "duckdb")
+    with warehouse.open(path) as wh:
+        unlimited = wh.con.execute(scan).fetchall()
+        rows = wh.con.execute("SELECT count(*) FROM stg_synapses").fetchall()[0][0]
+    # ~2 M rows: the join's hash table (ids, root ids, snapshot) is ~100 MB, over the limit below.
+    assert rows > 1_500_000
+    monkeypatch.delenv("MWH_MEMORY_LIMIT")
+    with warehouse.open(path) as wh:
+        assert wh.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.8 GiB"  # 2 GB
+    monkeypatch.setenv("MWH_MEMORY_LIMIT", "64MB")
+    with warehouse.open(path) as wh:
+        assert wh.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "61.0 MiB"
+        assert wh.con.execute(scan).fetchall() == unlimited
+        assert (
+            wh.con.execute("SELECT current_setting('temp_directory')")
+            .fetchall()[0][0]
+            .endswith("w.duckdb.tmp")
+        )
+
+
+def test_a_bad_memory_limit_is_one_line(one_version_db):
+    proc = mwh("sql", "--db", str(one_version_db), "SELECT 1", env={"MWH_MEMORY_LIMIT": "lots"})
+    assert_one_line_error(proc, "MWH_MEMORY_LIMIT", "not a size")
