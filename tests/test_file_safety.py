@@ -229,6 +229,17 @@ def test_memory_limit_caps_duckdb_and_a_big_join_spills_instead_of_growing(demo_
         )
 
 
+def test_a_notebook_can_open_the_file_with_plain_duckdb_beside_the_api(one_version_db):
+    """DuckDB refuses a second in-process connection whose config differs; the limit is SET instead."""
+    with warehouse.open(one_version_db) as wh:
+        con = duckdb.connect(str(one_version_db), read_only=True)
+        try:
+            n = con.execute("SELECT count(*) FROM proofread_neurons").fetchall()[0][0]
+        finally:
+            con.close()
+        assert n == wh.con.execute("SELECT count(*) FROM proofread_neurons").fetchall()[0][0] > 0
+
+
 def test_a_bad_memory_limit_is_one_line(one_version_db):
     proc = mwh("sql", "--db", str(one_version_db), "SELECT 1", env={"MWH_MEMORY_LIMIT": "lots"})
     assert_one_line_error(proc, "MWH_MEMORY_LIMIT", "not a size")

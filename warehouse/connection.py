@@ -44,14 +44,18 @@ def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -
         raise NotAWarehouse(f"cannot {mode} {path}: permission denied")
     config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     limit = memory_limit()
-    if limit is not None:
-        config["memory_limit"] = limit
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         raise _explain_io_error(path, exc) from None
     except (duckdb.SerializationException, duckdb.InvalidInputException, duckdb.InternalException) as exc:
         raise NotAWarehouse(f"{path} is not a readable DuckDB file ({_first_line(exc)})") from None
+    if limit is not None:
+        # SET, not the connect config: DuckDB refuses a second connection to a file in the same
+        # process whose config differs, so a notebook's own duckdb.connect(path) next to
+        # warehouse.open(path) would fail. The setting is the file's database instance's, shared.
+        con.execute(f"SET memory_limit = '{limit}'")
+    return con
 
 
 def memory_limit() -> str | None:
