@@ -52,9 +52,9 @@ def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
     return [r for r in ROLES if r in wanted]
 
 
-def check_version(source: Source, version: int) -> list:
+def check_version(source: Source, version: int, versions: list | None = None) -> list:
     """The source's versions, once `version` is known to exist there and not to have expired."""
-    versions = source.versions(include_expired=True)
+    versions = source.versions(include_expired=True) if versions is None else versions
     known = {v.version: v for v in versions}
     if version not in known:
         avail = ", ".join(str(v) for v in sorted(known) if not known[v].expired)
@@ -106,7 +106,11 @@ def ingest_at(wh: Warehouse, source: Source, at: datetime, options: IngestOption
 def ingest_version(
     wh: Warehouse, source: Source, version: int, options: IngestOptions
 ) -> list[SnapshotOutcome]:
-    catalog.record_versions(wh.con, wh.datastack, check_version(source, version))
+    # Recorded before the check: a version that expired since an interrupted run is then marked so
+    # in the file, and `mwh status` stops asking for a re-run that cannot succeed.
+    versions = source.versions(include_expired=True)
+    catalog.record_versions(wh.con, wh.datastack, versions)
+    check_version(source, version, versions)
     return _take(wh, source, version, options, None)
 
 

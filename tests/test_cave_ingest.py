@@ -519,6 +519,29 @@ def test_cli_ingest_partners_then_versions(srv, reference_partners, tmp_path):
     assert_no_token(db)
 
 
+def test_a_version_that_expires_mid_ingest_is_named_in_status(srv, tmp_path):
+    """Versions expire on the public server; one that does so between an interrupted run and its
+    re-run cannot be finished, and `mwh status` says that instead of asking for a re-run."""
+    db = tmp_path / "w.duckdb"
+    ingest(db, cave(srv), roles=("proofreading",))
+    srv.outage_after = 6
+    with pytest.raises(IngestInterrupted):
+        ingest(db, cave(srv), roles=("synapses",), workers=1, retry=RetryPolicy(attempts=2, base_delay=0.01))
+    settle(srv)
+    code, out, err = finish(mwh("status", "--db", str(db), home=tmp_path))
+    assert code == 0 and f"unfinished: {SYNAPSE_TABLE} v{V}" in out and f"mwh ingest --version {V}" in out, (
+        out
+    )
+    srv.outage_after = None
+    srv.expired_versions = srv.expired_versions | {V}
+    args = ["ingest", "--db", str(db), "-d", "demo", "--server", srv.url, "-v", str(V), "-t", "synapses"]
+    assert_one_line_error(finish(mwh(*args, home=tmp_path)), f"version {V}", "expired")
+    code, out, err = finish(mwh("status", "--db", str(db), home=tmp_path))
+    assert code == 0 and f"unfinished: {SYNAPSE_TABLE} v{V}" in out, out
+    assert "has expired on the server, so it cannot be finished" in out and "re-run" not in out, out
+    assert query(db, f"SELECT count(*) FROM stg_synapses WHERE version = {V}").column(0)[0].as_py() == 0
+
+
 def test_cli_interrupted_ingest_resumes(srv, reference, tmp_path):
     """Ctrl-C in the middle of the synapses, then the same command again."""
     db = tmp_path / "w.duckdb"

@@ -6,6 +6,7 @@ line on stderr with a non-zero exit. Data goes to stdout, messages to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -292,6 +293,7 @@ def ingest(
     )
     from ingest.sources import open_source
 
+    from . import catalog
     from .api import check_writable_for, open_for_datastack
     from .config import datastack_config
 
@@ -303,7 +305,16 @@ def ingest(
     if timestamp is not None:
         check_timestamp(source, timestamp)  # before a new file is created for nothing
     else:
-        check_version(source, version)
+        versions = source.versions(include_expired=True)
+        try:
+            check_version(source, version, versions)
+        except WarehouseError:
+            if Path(db).exists():  # an existing file learns that the version expired (see mwh status)
+                with contextlib.suppress(WarehouseError), open_for_datastack(db, datastack) as wh:
+                    catalog.record_versions(
+                        wh.con, wh.datastack, versions
+                    )  # best effort: the error is the news
+            raise
     live = None
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
@@ -860,15 +871,23 @@ def status(db) -> None:
         for v, role, table, n, fin in rows:
             at = f"  live at {format_timestamp(lives[v])}" if v in lives else ""
             click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {_ts(fin)}{at}")
-        for _sid, table, v, done, total, msg in c.execute(
+        for _sid, table, v, done, total, msg, expired in c.execute(
             "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
-            "count(*) FILTER (c.status <> 'split'), s.message FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
-            "WHERE s.status = 'incomplete' GROUP BY ALL ORDER BY 1"
+            "count(*) FILTER (c.status <> 'split'), s.message, coalesce(any_value(mv.expired), false) "
+            "FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
+            "LEFT JOIN meta.versions mv ON mv.datastack = s.datastack AND mv.version = s.version "
+            "WHERE s.status = 'incomplete' GROUP BY s.snapshot_id, s.table_name, s.version, s.message ORDER BY 1"
         ).fetchall():
             again = f"--timestamp {format_timestamp(lives[v])}" if v in lives else f"--version {v}"
+            if expired and v not in lives:
+                # The server will not answer for it any more: say so rather than ask for a re-run.
+                todo = (
+                    "the version has expired on the server, so it cannot be finished; no view shows its rows"
+                )
+            else:
+                todo = f"re-run mwh ingest {again} to resume"
             click.echo(
-                f"  unfinished: {table} v{v} ({done}/{total} chunks){': ' + msg if msg else ''} - "
-                f"re-run mwh ingest {again} to resume"
+                f"  unfinished: {table} v{v} ({done}/{total} chunks){': ' + msg if msg else ''} - {todo}"
             )
 
 
