@@ -309,11 +309,11 @@ def ingest(
         try:
             check_version(source, version, versions)
         except WarehouseError:
-            if Path(db).exists():  # an existing file learns that the version expired (see mwh status)
+            # An existing file learns that the version expired (mwh status reads it); best effort,
+            # since the version's error is the news.
+            if Path(db).exists():
                 with contextlib.suppress(WarehouseError), open_for_datastack(db, datastack) as wh:
-                    catalog.record_versions(
-                        wh.con, wh.datastack, versions
-                    )  # best effort: the error is the news
+                    catalog.record_versions(wh.con, wh.datastack, versions)
             raise
     live = None
     with open_for_datastack(db, datastack) as wh:
