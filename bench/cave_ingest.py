@@ -130,7 +130,7 @@ def child_duckdb_append(db: str) -> None:
     emit({"rows": rows.num_rows, "seconds": seconds})
 
 
-def start_server(latency: float, scale: float) -> tuple[subprocess.Popen, str]:
+def start_server(latency: float, scale: float, limit: int | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -145,6 +145,7 @@ def start_server(latency: float, scale: float) -> tuple[subprocess.Popen, str]:
             "--token",
             TOKEN,
             "--warm",
+            *(["--max-concurrency", str(limit)] if limit else []),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -158,51 +159,12 @@ def start_server(latency: float, scale: float) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("child-"):
-        globals()[argv[0].replace("-", "_")](*argv[1:])
-        return 0
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--latency", type=float, default=2.0, help="seconds the server waits per query")
-    ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
-    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "cave_ingest.json")
-    args = ap.parse_args(argv)
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    server, url = start_server(args.latency, args.scale)
-    runs, profile, direct = {}, None, None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for w in args.workers:
-                db = Path(tmp) / f"w{w}.duckdb"
-                step = run_child(python(__file__, "child-ingest", str(db), url, str(w)))
-                runs[w] = {**step.out, "wall_s": step.seconds, "peak_mb": step.peak_mb}
-                print(f"workers {w}: {runs[w]}", file=sys.stderr)
-            pdb = Path(tmp) / "profile.duckdb"
-            profile = run_child(python(__file__, "child-profile", str(pdb), url)).out
-            direct = run_child(python(__file__, "child-duckdb-append", str(pdb))).out
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    lines = [f"Run {started} on {machine()}", f"Command: `python bench/cave_ingest.py {' '.join(argv)}`", ""]
-    lines.append(
-        f"Server: tests/cave_server.py in its own process, scale {args.scale:g}, {args.latency:g} s latency per "
-        "query, row cap 500,000; client: caveclient 8.2.1 over HTTP; version 1181, four tables, --synapses partners."
-    )
-    lines.append("")
-    lines.append("| workers | rows | queries | time | rows/s | speed-up over the fewest workers | peak RSS |")
-    lines.append("|---|---|---|---|---|---|---|")
-    base = runs[min(runs)]["seconds"]
-    for w, r in runs.items():
-        lines.append(
-            f"| {w} | {r['rows']:,} | {r['queries']} | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} "
-            f"| {base / r['seconds']:.2f}x | {fmt_mb(r['peak_mb'])} |"
-        )
-    lines.append("")
+def profile_lines(profile: dict, direct: dict, runs: dict, latency: float) -> list[str]:
+    """Where the 1-worker run's time went, and DuckDB's own append rate for the same rows."""
+    lines: list[str] = []
     total = profile["total_s"]
     shares = profile["shares"]
-    waits = runs[min(runs)]["queries"] * args.latency
+    waits = runs[min(runs)]["queries"] * latency
     lines.append(
         f"Where the time goes with 1 worker (cProfile over every thread, {total:.1f} s in all, "
         f"{profile['rows']:,} rows; the HTTP part includes about {waits:.1f} s of the server's fixed latency):"
@@ -230,6 +192,60 @@ def main(argv: list[str] | None = None) -> int:
         f"{direct['seconds']:.2f} s ({direct['rows'] / direct['seconds']:,.0f} rows/s), against "
         f"{max(r['rows'] / r['seconds'] for r in runs.values()):,.0f} rows/s end to end at best."
     )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].startswith("child-"):
+        globals()[argv[0].replace("-", "_")](*argv[1:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency", type=float, default=2.0, help="seconds the server waits per query")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument(
+        "--server-limit", type=int, default=None, help="queries the server runs at once (the rest wait)"
+    )
+    ap.add_argument("--skip-profile", action="store_true", help="only the runs, no cProfile run")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "cave_ingest.json")
+    args = ap.parse_args(argv)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    server, url = start_server(args.latency, args.scale, args.server_limit)
+    runs, profile, direct = {}, None, None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for w in args.workers:
+                db = Path(tmp) / f"w{w}.duckdb"
+                step = run_child(python(__file__, "child-ingest", str(db), url, str(w)))
+                runs[w] = {**step.out, "wall_s": step.seconds, "peak_mb": step.peak_mb}
+                print(f"workers {w}: {runs[w]}", file=sys.stderr)
+            if not args.skip_profile:
+                pdb = Path(tmp) / "profile.duckdb"
+                profile = run_child(python(__file__, "child-profile", str(pdb), url)).out
+                direct = run_child(python(__file__, "child-duckdb-append", str(pdb))).out
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = [f"Run {started} on {machine()}", f"Command: `python bench/cave_ingest.py {' '.join(argv)}`", ""]
+    limit = f", at most {args.server_limit} queries at once" if args.server_limit else ""
+    lines.append(
+        f"Server: tests/cave_server.py in its own process, scale {args.scale:g}, {args.latency:g} s latency per "
+        f"query{limit}, row cap 500,000; client: caveclient 8.2.1 over HTTP; version 1181, four tables, "
+        "--synapses partners."
+    )
+    lines.append("")
+    lines.append("| workers | rows | queries | time | rows/s | speed-up over the fewest workers | peak RSS |")
+    lines.append("|---|---|---|---|---|---|---|")
+    base = runs[min(runs)]["seconds"]
+    for w, r in runs.items():
+        lines.append(
+            f"| {w} | {r['rows']:,} | {r['queries']} | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} "
+            f"| {base / r['seconds']:.2f}x | {fmt_mb(r['peak_mb'])} |"
+        )
+    lines.append("")
+    if profile is not None and direct is not None:
+        lines += profile_lines(profile, direct, runs, args.latency)
     text = "\n".join(lines)
     print(text)
     args.json.parent.mkdir(parents=True, exist_ok=True)
