@@ -158,11 +158,9 @@ def test_an_older_file_is_migrated_in_one_transaction(one_version_db, monkeypatc
     assert snapshot_state(one_version_db) == before
 
 
-def test_killed_demo_build_never_replaces_a_good_file(tmp_path):
+def test_killed_demo_build_never_replaces_a_good_file(one_version_db, tmp_path):
     """`mwh demo` builds beside the target and renames at the end; a kill mid-build leaves the old file."""
-    db = tmp_path / "warehouse.duckdb"
-    first = mwh("demo", "--db", str(db), "--scale", "0.1", "--out", str(tmp_path / "r"), timeout=300)
-    assert first.returncode == 0, first.stderr
+    db = one_version_db
     before = snapshot_state(db)
     proc = subprocess.Popen(
         [
@@ -180,11 +178,15 @@ def test_killed_demo_build_never_replaces_a_good_file(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    building = db.with_name(db.name + ".building")
+    deadline = time.monotonic() + 60
+    while not building.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # into the build: snapshots are being written to the .building file
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert snapshot_state(db)[1:] == before[1:]
-    shutil.rmtree(tmp_path / "r")
+    assert proc.wait() == -signal.SIGKILL, "the kill must land while the demo builds"
+    assert snapshot_state(db) == before  # still the one-version file, not a half-built demo
+    shutil.rmtree(tmp_path / "r", ignore_errors=True)
 
 
 def test_views_from_another_release_ask_for_an_upgrade(one_version_db):
