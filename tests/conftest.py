@@ -1,13 +1,16 @@
 """Shared fixtures: the synthetic datastacks and a demo warehouse built once per test session.
 
 Everything is real: a DuckDB file in a temp folder, the ingest job, the views. The session-wide
-demo warehouse is built like `mwh demo` builds it (all versions, synapses of every partner of the
-proofread cells); tests that change a warehouse build their own.
+demo warehouse is the one the README's first command makes: `mwh demo` run once, as a new user
+would, in an empty folder (all versions, synapses of every partner of the proofread cells, every
+report); tests that change a warehouse build their own.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,9 +80,26 @@ def build_warehouse(
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory: pytest.TempPathFactory, demo_ds: SyntheticDatastack) -> Path:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`mwh demo` in an empty folder (its default seed and scale are demo_ds's); the folder and the run."""
+    folder = tmp_path_factory.mktemp("newuser")
+    env = {k: v for k, v in os.environ.items() if k != "MWH_DB"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "warehouse", "demo"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return folder, proc
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_run) -> Path:
     """A read-only-by-convention demo warehouse with all three versions; do not modify it."""
-    return build_warehouse(tmp_path_factory.mktemp("demo") / "warehouse.duckdb", demo_ds)
+    return demo_run[0] / "warehouse.duckdb"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ the reports in a real browser with the network cut off."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,22 +16,6 @@ from reports import REPORTS
 from tests.browser import browser_session, require_chromium, screenshot_is_drawn
 
 EXPECTED_REPORTS = tuple(REPORTS)
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("newuser")
-    env = {k: v for k, v in os.environ.items() if k != "MWH_DB"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "warehouse", "demo"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return folder, proc
 
 
 def test_demo_says_where_things_are(demo_run):
