@@ -6,7 +6,6 @@ line on stderr with a non-zero exit. Data goes to stdout, messages to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -226,7 +225,11 @@ def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> N
     "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Chunks fetched in parallel."
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests to the server in flight at once: chunks, counts and tables asked for ahead of their turn.",
 )
 @click.option(
     "--ids-per-chunk",
@@ -293,7 +296,6 @@ def ingest(
     )
     from ingest.sources import open_source
 
-    from . import catalog
     from .api import check_writable_for, open_for_datastack
     from .config import datastack_config
 
@@ -304,17 +306,10 @@ def ingest(
     source = open_source(cfg, server=server)
     if timestamp is not None:
         check_timestamp(source, timestamp)  # before a new file is created for nothing
-    else:
-        versions = source.versions(include_expired=True)
-        try:
-            check_version(source, version, versions)
-        except WarehouseError:
-            # An existing file learns that the version expired (mwh status reads it); best effort,
-            # since the version's error is the news.
-            if Path(db).exists():
-                with contextlib.suppress(WarehouseError), open_for_datastack(db, datastack) as wh:
-                    catalog.record_versions(wh.con, wh.datastack, versions)
-            raise
+    elif not Path(db).exists():
+        # Before a new file is created for nothing. An existing file is checked by ingest_version,
+        # which first records what the server says, so an expiry reaches `mwh status`.
+        check_version(source, version)
     live = None
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
