@@ -127,8 +127,7 @@ def _take(
                 if "proofreading" not in options.roles:
                     wh.require(version, ["proofreading"])
                 req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
-                found = find_snapshot(wh.con, req)
-                if options.force or not found or found[1] != "complete":
+                if _asks_the_server(find_snapshot(wh.con, req), options.force):
                     req.expected = expected_synapses(ahead, req)
             else:
                 req = requests[role]
@@ -163,7 +162,7 @@ def _ask_whole_tables_early(
             continue
         req = whole_table_request(lay[role], version, None, at)
         found = find_snapshot(wh.con, req)
-        if options.force or not found or found[1] != "complete":
+        if _asks_the_server(found, options.force):
             req.expected = ahead.count_early(lay[role].name, version, **live_at).result
             if not found or found[1] == "complete":  # new; a resumed one may have split its chunk already
                 for spec in req.root_chunks:
@@ -172,3 +171,9 @@ def _ask_whole_tables_early(
                     )
         requests[role] = req
     return requests
+
+
+def _asks_the_server(found: tuple[int, str] | None, force: bool) -> bool:
+    """Whether the snapshot's run will query the server (job._existing decides the same): no complete
+    snapshot of the query yet, or --force. A no-op re-run asks the server nothing."""
+    return force or not found or found[1] != "complete"
