@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import REPO, child_step, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 VERSION = 1181
 TOKEN = "bench-token"
@@ -197,8 +197,7 @@ def profile_lines(profile: dict, direct: dict, runs: dict, latency: float) -> li
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("child-"):
-        globals()[argv[0].replace("-", "_")](*argv[1:])
+    if child_step(argv, globals()):
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=2.0, help="seconds the server waits per query")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import REPO, child_step, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 TABLE = "synapses_pni_2_v1_filtered_view"
 FULL_TABLE_ROWS = 337_000_000
@@ -47,14 +47,14 @@ VIEW_QUERIES = {
 
 
 # ----------------------------------------------------------------------------------- children
-def child_ingest(db: str, path: str, version: int) -> None:
+def child_ingest(db: str, path: str, version: str) -> None:
     import warehouse
     from ingest.dump import ingest_dump
 
     stats: dict = {}
     t0 = time.perf_counter()
     with warehouse.open_for_datastack(Path(db), "demo") as wh:
-        outcomes = ingest_dump(wh, Path(path), version, stats=stats)
+        outcomes = ingest_dump(wh, Path(path), int(version), stats=stats)
         t1 = time.perf_counter()
         wh.con.execute("CHECKPOINT")
     t2 = time.perf_counter()
@@ -107,7 +107,7 @@ def child_parse(path: str) -> None:
     emit({"rows": n, "seconds": time.perf_counter() - t0})
 
 
-def child_parquet(db: str, out: str, version: int) -> None:
+def child_parquet(db: str, out: str, version: str) -> None:
     import duckdb
 
     from warehouse.tables import SCHEMAS
@@ -116,14 +116,16 @@ def child_parquet(db: str, out: str, version: int) -> None:
     con = duckdb.connect(db, read_only=True)
     t0 = time.perf_counter()
     con.execute(
-        f'COPY (SELECT {cols} FROM raw."synapses_pni_2" WHERE version = {version} ORDER BY id) '
+        f'COPY (SELECT {cols} FROM raw."synapses_pni_2" WHERE version = {int(version)} ORDER BY id) '
         f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
     )
     emit({"seconds": time.perf_counter() - t0})
 
 
-def child_views(db: str, version: int) -> None:
+def child_views(db: str, version_arg: str) -> None:
     import warehouse
+
+    version = int(version_arg)
 
     out = {}
     with warehouse.open(Path(db)) as wh:
@@ -325,9 +327,7 @@ def projection(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("child-"):
-        fn = globals()[argv[0].replace("-", "_")]
-        fn(*[int(a) if a.isdigit() and len(a) < 6 else a for a in argv[1:]])
+    if child_step(argv, globals()):
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000_000])

@@ -93,6 +93,15 @@ def rss_mb() -> float:
     return 0.0
 
 
+def child_step(argv: list[str], namespace: dict) -> bool:
+    """Run `child-<name> ARGS...`, the way a benchmark re-runs itself to measure one step in a
+    process of its own; True if argv asked for one. Arguments arrive as strings."""
+    if not argv or not argv[0].startswith("child-"):
+        return False
+    namespace[argv[0].replace("-", "_")](*argv[1:])
+    return True
+
+
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, emit, fmt_mb, machine, python, rss_mb, run_child  # noqa: E402
+from bench.measure import REPO, child_step, emit, fmt_mb, machine, python, rss_mb, run_child  # noqa: E402
 
 VERSION = 1181
 STEPS = (
@@ -282,8 +282,7 @@ def report(results: list[dict], started: str, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("child-"):
-        globals()[argv[0].replace("-", "_")](*argv[1:])
+    if child_step(argv, globals()):
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
