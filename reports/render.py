@@ -87,6 +87,20 @@ def _javascript_bundle() -> str:
     return vl_convert.javascript_bundle(vl_version=_vl_version())
 
 
+def _page_head(title: str, style: str, script: str = "") -> str:
+    """The start of every page up to </head>: the report pages add the bundled vega-embed script."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{html.escape(title)}</title>
+  <style>
+{style}
+  </style>{script}
+</head>"""
+
+
 def _script_safe_json(value: Any) -> str:
     """JSON that cannot end the surrounding <script> element early.
 
@@ -124,20 +138,12 @@ def _report_page(spec: dict[str, Any], title: str, description: str) -> str:
     """
     vl_version = _vl_version().removeprefix("v").replace("_", ".")
     bundle = _javascript_bundle()
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{html.escape(title)}</title>
-  <style>
-{_PAGE_STYLE}
-  </style>
+    script = f"""
   <script>
 // vega-embed, Vega-Lite {vl_version} and Vega, bundled by vl-convert {vl_convert.__version__}
 {bundle}
-  </script>
-</head>
+  </script>"""
+    return f"""{_page_head(title, _PAGE_STYLE, script)}
 <body data-render-state="pending">
   <h1>{html.escape(title)}</h1>
   <p class="description">{html.escape(description)}</p>
@@ -247,16 +253,7 @@ height="{report.png_height}"></a>
     </li>"""
         )
     body = "\n".join(cards)
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{html.escape(heading)}</title>
-  <style>
-{_INDEX_STYLE}
-  </style>
-</head>
+    page = f"""{_page_head(heading, _INDEX_STYLE)}
 <body>
   <h1>{html.escape(heading)}</h1>
   <p class="subtitle">{html.escape(subtitle)}</p>
