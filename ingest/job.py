@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import random
 import threading
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from warehouse.tables import TableLayout
 
 from . import chunks
 from .progress import Progress
+from .retry import RetryPolicy
 from .sources.base import Answer, Source
 
 
@@ -80,16 +80,6 @@ class SnapshotRequest:
     @property
     def families(self) -> set[str]:
         return {c["family"] for c in self.root_chunks}
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 8
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
 @dataclass

@@ -26,9 +26,10 @@ from warehouse.schema import layouts
 
 from . import chunks
 from .ahead import AheadSource
-from .job import RetryPolicy, SnapshotOutcome, SnapshotRequest, find_snapshot, run_snapshot
+from .job import SnapshotOutcome, SnapshotRequest, find_snapshot, run_snapshot
 from .plan import PlanOptions, expected_synapses, synapse_request, whole_table_request
 from .progress import Progress
+from .retry import RetryPolicy
 from .sources.base import Source
 
 

@@ -25,8 +25,9 @@ import pytest
 import warehouse
 from ingest import chunks
 from ingest.chunks import whole_table
-from ingest.job import RetryPolicy, SnapshotRequest, run_snapshot
+from ingest.job import SnapshotRequest, run_snapshot
 from ingest.plan import proofread_root_ids
+from ingest.retry import RetryPolicy
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources import open_source
 from ingest.sources.cave import CaveSource

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pytest
 
 import warehouse
-from ingest.job import RetryPolicy
 from ingest.plan import PlanOptions
+from ingest.retry import RetryPolicy
 from ingest.run import IngestOptions, ingest_at
 from ingest.sources.cave import CaveSource
 from ingest.sources.demo import DemoSource

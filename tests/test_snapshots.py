@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 import warehouse
-from ingest.job import RetryPolicy
 from ingest.plan import PlanOptions
+from ingest.retry import RetryPolicy
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from warehouse.errors import IngestInterrupted, RetryableSourceError, SourceError, WarehouseError

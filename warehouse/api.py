@@ -21,6 +21,8 @@ from .config import DatastackConfig, datastack_config, default_db_path
 from .connection import connect, fetch_one
 from .errors import SchemaMismatch, WarehouseError
 
+REPORTS_ENTRY_POINT = "microns_warehouse.reports"
+
 # Which table roles each view needs at a version, so a missing snapshot is named before a query
 # returns an empty answer.
 VIEW_ROLES: dict[str, tuple[str, ...]] = {
@@ -94,10 +96,13 @@ class Warehouse:
         return [r[0] for r in rows]
 
     def report(self, name: str, version: int, **options: Any):
-        """A report as an Altair chart (displays inline in Jupyter)."""
-        from reports import build
+        """A report as an Altair chart (displays inline in Jupyter).
 
-        return build(self, name, version, **options)
+        The charts live in the `reports` package, a layer above this core, which announces its
+        builder under the entry point group `microns_warehouse.reports`; the core finds it there
+        instead of importing upwards.
+        """
+        return _report_builder()(self, name, version, **options)
 
     def sql(self, query: str, params: list | dict | None = None, *, kind: str = "polars") -> Any:
         """Any query as a polars (default), pandas or arrow table; values go in `params`, never the text.
@@ -138,6 +143,18 @@ class Warehouse:
         from .diff import compare
 
         return _convert(compare(self, v1, v2).cells, kind)
+
+
+def _report_builder():
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=REPORTS_ENTRY_POINT)
+    if not found:
+        raise WarehouseError(
+            "no report builder is installed (entry point group microns_warehouse.reports); "
+            "reinstall microns-warehouse with pip"
+        )
+    return next(iter(found)).load()
 
 
 def _as(rel: duckdb.DuckDBPyRelation, kind: str) -> Any:

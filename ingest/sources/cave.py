@@ -58,7 +58,7 @@ from warehouse.live import format_timestamp
 from warehouse.tables import SCHEMAS, conform
 
 from ..chunks import Spec
-from ..job import RetryPolicy
+from ..retry import RetryPolicy
 from .base import Answer, VersionInfo
 
 # The cap warning of a version query, and of a live query (MaterializationEngine words them apart).

@@ -1,0 +1,31 @@
+"""The layers' arrows run one way: the import-linter contracts in pyproject.toml, run as a test.
+
+A back-edge (the core importing the CLI, ingest or reports) fails the suite, not only a linter
+someone may forget to run. The core contract lists its modules by name, so a new core module must
+be added there: this test fails when one is missing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_are_kept() -> None:
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml")) == 0
+
+
+def test_every_core_module_is_under_the_core_contract() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    core = next(c for c in config["contracts"] if c["name"].startswith("The core imports"))
+    on_disk = {
+        f"warehouse.{p.stem}"
+        for p in (ROOT / "warehouse").glob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    }
+    assert on_disk - set(core["source_modules"]) == set(), "add new core modules to the contract"
+    assert set(core["source_modules"]) - on_disk == set(), "the contract names a module that is gone"

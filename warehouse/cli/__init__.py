@@ -1,0 +1,36 @@
+"""`mwh`: the command line, the face of the warehouse.
+
+It is the one layer that may use `ingest` and `reports`; they use the core (`warehouse`), which
+imports neither (the import-linter contracts in pyproject.toml keep it so). Each module holds one
+group of commands; importing them registers them on the `cli` group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import demo, diff, info, ingest, neuron, query, report  # noqa: F401 - registers the commands
+from .common import cli
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run `mwh`, printing every error as one line: click's own usage errors take three."""
+    try:
+        rv = cli.main(args=argv, prog_name="mwh", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"Error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)

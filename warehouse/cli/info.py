@@ -1,0 +1,140 @@
+"""`mwh versions`, `mwh status`, `mwh upgrade`: what the server and the file hold."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import WarehouseError
+from .common import cli, db_option, db_path, format_utc
+
+
+@cli.command()
+@db_option
+@click.option("--datastack", "-d", default=None, help="Datastack to ask (default: the warehouse file's).")
+@click.option(
+    "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
+)
+@click.option("--local", is_flag=True, help="Only list what the warehouse file holds; do not ask the server.")
+def versions(db, datastack, server, local) -> None:
+    """List materialization versions with timestamps and expiry, marking those snapshotted here.
+
+    Live snapshots of this file (mwh ingest --timestamp) are listed too, in state 'live', under the
+    version number the file gave them and with the time they show.
+
+    \b
+    Example:
+        mwh versions --datastack minnie65_public
+        mwh versions --local
+    """
+    from ..api import open as open_warehouse
+
+    db = db_path(db)
+    held: dict[int, list[str]] = {}
+    recorded: list = []
+    if db.exists():
+        with open_warehouse(db) as wh:
+            datastack = datastack or wh.datastack
+            if datastack == wh.datastack:
+                for role, v in wh.con.execute("SELECT role, version FROM meta.current_snapshots").fetchall():
+                    held.setdefault(v, []).append(role)
+                recorded = wh.con.execute(
+                    "SELECT version, time_stamp, expires_on, expired, kind = 'live' FROM meta.versions "
+                    "ORDER BY version"
+                ).fetchall()
+    elif local:
+        raise WarehouseError(f"no warehouse at {db}")
+    if datastack is None:
+        raise WarehouseError("give --datastack (e.g. minnie65_public), or --db a warehouse file")
+    live_rows = [(v, ts, exp, None, True) for v, ts, exp, _, is_live in recorded if is_live]
+    if local:
+        rows = recorded
+    else:
+        from ingest.sources import open_source
+
+        from ..config import datastack_config
+
+        source = open_source(datastack_config(datastack), server=server)
+        rows = [
+            (v.version, v.time_stamp, v.expires_on, v.expired, False)
+            for v in source.versions(include_expired=True)
+        ] + live_rows
+    click.echo(
+        f"{'version':>8}  {'time_stamp (UTC)':<20} {'expires_on (UTC)':<20} {'state':<9} snapshotted here"
+    )
+    for v, ts, exp, expired, is_live in sorted(rows, key=lambda r: r[0]):
+        state = "live" if is_live else "expired" if expired else "available"
+        roles = held.get(v, [])
+        mark = "all 4 tables" if len(roles) == 4 else (", ".join(sorted(roles)) if roles else "-")
+        when = format_utc(ts, seconds=True) if is_live else format_utc(ts)
+        click.echo(f"{v:>8}  {when:<20} {format_utc(exp):<20} {state:<9} {mark}")
+    if live_rows:
+        click.echo(
+            "'live' versions are this file's own numbers for live snapshots (mwh ingest --timestamp), "
+            "not CAVE versions",
+            err=True,
+        )
+
+
+@cli.command()
+@db_option
+def status(db) -> None:
+    """Show what the warehouse holds: datastack, versions, snapshots and unfinished work.
+
+    \b
+    Example:
+        mwh status --db warehouse.duckdb
+    """
+    from ..api import open as open_warehouse
+    from ..schema import SCHEMA_VERSION
+
+    db = db_path(db)
+    with open_warehouse(db) as wh:
+        c = wh.con
+        click.echo(f"file:       {db.resolve()} ({db.stat().st_size / 1e6:.1f} MB)")
+        click.echo(f"datastack:  {wh.datastack}")
+        click.echo(f"schema:     {SCHEMA_VERSION}")
+        rows = c.execute(
+            "SELECT version, role, table_name, row_count, finished_at FROM meta.current_snapshots ORDER BY version, role"
+        ).fetchall()
+        from ..live import format_timestamp, live_versions
+
+        lives = live_versions(c)
+        if not rows:
+            click.echo("snapshots:  none yet")
+        for v, role, table, n, fin in rows:
+            at = f"  live at {format_timestamp(lives[v])}" if v in lives else ""
+            click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {format_utc(fin)}{at}")
+        for _sid, table, v, done, total, msg, expired in c.execute(
+            "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
+            "count(*) FILTER (c.status <> 'split'), s.message, coalesce(any_value(mv.expired), false) "
+            "FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
+            "LEFT JOIN meta.versions mv ON mv.datastack = s.datastack AND mv.version = s.version "
+            "WHERE s.status = 'incomplete' GROUP BY s.snapshot_id, s.table_name, s.version, s.message ORDER BY 1"
+        ).fetchall():
+            again = f"--timestamp {format_timestamp(lives[v])}" if v in lives else f"--version {v}"
+            if expired and v not in lives:
+                # The server will not answer for it any more: say so rather than ask for a re-run.
+                todo = (
+                    "the version has expired on the server, so it cannot be finished; no view shows its rows"
+                )
+            else:
+                todo = f"re-run mwh ingest {again} to resume"
+            click.echo(
+                f"  unfinished: {table} v{v} ({done}/{total} chunks){': ' + msg if msg else ''} - {todo}"
+            )
+
+
+@cli.command()
+@db_option
+def upgrade(db) -> None:
+    """Migrate a warehouse file written by an older microns-warehouse, in one transaction.
+
+    \b
+    Example:
+        mwh upgrade --db warehouse.duckdb
+    """
+    from ..api import open as open_warehouse
+
+    with open_warehouse(db_path(db), read_only=False):
+        pass
+    click.echo(f"{db_path(db)} is up to date", err=True)

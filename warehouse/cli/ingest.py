@@ -1,0 +1,206 @@
+"""`mwh ingest`: snapshots of a version, a timestamp or a version's dump files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import TIMESTAMP, cli, db_option, db_path
+
+
+@cli.command()
+@db_option
+@click.option("--datastack", "-d", required=True, help="CAVE datastack, e.g. minnie65_public (or 'demo').")
+@click.option(
+    "--version",
+    "-v",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Materialization version to snapshot, e.g. 1181. Give this or --timestamp.",
+)
+@click.option(
+    "--timestamp",
+    type=TIMESTAMP,
+    default=None,
+    help="Instead of a version: snapshot the live data as it was at this time (ISO 8601, e.g. "
+    "2025-06-12T10:00:00Z; UTC when no offset is given), for edits newer than the last materialization. "
+    "Stored as a version of this file's own (1000001, 1000002, ...; 'mwh versions --local' lists them); "
+    "the same time again resumes or does nothing.",
+)
+@click.option(
+    "--tables",
+    "-t",
+    multiple=True,
+    help="Only these tables (CAVE names or roles: proofreading, synapses, cell_types_manual, cell_types_auto). "
+    "Repeat for several. Default: all four.",
+)
+@click.option(
+    "--synapses",
+    type=click.Choice(["proofread", "partners"]),
+    default="proofread",
+    show_default=True,
+    help="'proofread': synapses whose pre and post cells are both proofread (the notebook); "
+    "'partners': every input and output of the proofread cells.",
+)
+@click.option(
+    "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests to the server in flight at once: chunks, counts and tables asked for ahead of their turn.",
+)
+@click.option(
+    "--ids-per-chunk",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="Root ids per synapse query; chunks over the row cap are split further automatically.",
+)
+@click.option(
+    "--dump",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the version's materialization dump files ({table}.csv.gz + {table}_header.csv) from this "
+    "folder or file instead of a server; the full synapse table fills the synapses role.",
+)
+@click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
+def ingest(
+    db, datastack, version, timestamp, tables, synapses, server, workers, ids_per_chunk, dump, force
+) -> None:
+    """Snapshot one materialization version, or the live data at a timestamp, into the warehouse.
+
+    Takes the proofreading table, both cell-type tables and the synapses of the proofread cells,
+    each as an all-or-nothing snapshot. The server's row cap never truncates silently: queries are
+    cut into chunks, a chunk that hits the cap is split, and counts are checked before commit. An
+    interrupted run keeps its finished chunks: run the same command again to resume.
+
+    With --timestamp the tables are taken as they were at that time through CAVE's live query (the
+    synapses filtered on the proofread root ids at that time), for edits newer than the last
+    materialization. The demo datastack answers a timestamp with its newest version at or before it.
+
+    The CAVE token is read the way caveclient reads it (~/.cloudvolume/secrets) or from $CAVE_TOKEN.
+
+    \b
+    Example:
+        mwh ingest --datastack minnie65_public --version 1181
+        mwh ingest -d minnie65_public -v 1181 --synapses partners --workers 8
+        mwh ingest -d minnie65_public --timestamp 2025-06-12T10:00:00Z
+        mwh ingest -d demo -v 1300
+        mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
+    """
+    if timestamp is not None and version is not None:
+        raise click.UsageError("give --version or --timestamp, not both")
+    if dump is not None:
+        if timestamp is not None:
+            raise click.UsageError(
+                "--dump files hold one materialization version; give --version, not --timestamp"
+            )
+        if version is None:
+            raise click.UsageError("--dump needs --version, the version the dump files are of")
+        return _ingest_dump(db, datastack, version, tables, server, dump, force)
+    if timestamp is None and version is None:
+        raise click.UsageError(
+            "give --version N (a materialization) or --timestamp TIME (the live data at that time)"
+        )
+    from ingest.plan import PlanOptions
+    from ingest.progress import Progress
+    from ingest.run import (
+        IngestOptions,
+        check_timestamp,
+        check_version,
+        ingest_at,
+        ingest_version,
+        resolve_roles,
+    )
+    from ingest.sources import open_source
+
+    from ..api import check_writable_for, open_for_datastack
+    from ..config import datastack_config
+
+    cfg = datastack_config(datastack)
+    roles = resolve_roles(cfg, tables)
+    db = db_path(db)
+    check_writable_for(db, datastack)  # local problems first, before any request to a server
+    source = open_source(cfg, server=server)
+    if timestamp is not None:
+        check_timestamp(source, timestamp)  # before a new file is created for nothing
+    elif not Path(db).exists():
+        # Before a new file is created for nothing. An existing file is checked by ingest_version,
+        # which first records what the server says, so an expiry reaches `mwh status`.
+        check_version(source, version)
+    live = None
+    with open_for_datastack(db, datastack) as wh:
+        options = IngestOptions(
+            roles=roles,
+            workers=workers,
+            force=force,
+            plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk),
+            progress=Progress(),
+        )
+        if timestamp is not None:
+            live = ingest_at(wh, source, timestamp, options)
+            outcomes = live.outcomes
+        else:
+            outcomes = ingest_version(wh, source, version, options)
+        wh.con.execute("CHECKPOINT")
+    for o in outcomes:
+        extra = f", {o.splits} split(s), {o.retries} retry(ies)" if o.action != "unchanged" else ""
+        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows ({o.action}{extra})", err=True)
+    if live is not None:
+        from ..live import format_timestamp
+
+        click.echo(
+            f"live snapshot at {format_timestamp(live.timestamp)} is version {live.version} of this file; "
+            f'e.g. mwh sql "SELECT count(*) FROM proofread_neurons WHERE version = {live.version}"',
+            err=True,
+        )
+    click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
+
+
+def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
+    """`mwh ingest --dump`: the dump files at DUMP as snapshots of VERSION; no server is contacted."""
+    from tqdm import tqdm
+
+    from ingest.dump import ingest_dump
+    from ingest.run import resolve_roles
+
+    from ..api import check_writable_for, open_for_datastack
+    from ..config import datastack_config
+
+    if server is not None:
+        raise click.UsageError("--dump reads files and contacts no server; leave out --server")
+    cfg = datastack_config(datastack)
+    roles = resolve_roles(cfg, tables)
+    db = db_path(db)
+    check_writable_for(db, datastack)
+    bars: dict[str, tqdm] = {}
+
+    def on_batch(table: str, rows: int) -> None:
+        if table not in bars:
+            bars[table] = tqdm(
+                desc=f"{table} v{version}",
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                disable=not sys.stderr.isatty(),
+                dynamic_ncols=True,
+            )
+        bars[table].update(rows)
+
+    try:
+        with open_for_datastack(db, datastack) as wh:
+            outcomes = ingest_dump(wh, Path(dump), version, roles=roles, force=force, on_batch=on_batch)
+            wh.con.execute("CHECKPOINT")
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for o in outcomes:
+        rate = f", {o.rows / o.seconds:,.0f} rows/s" if o.seconds > 0 else ""
+        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from the dump ({o.action}{rate})", err=True)
+    click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
