@@ -116,9 +116,9 @@ def child_duckdb_append(db: str) -> None:
     """DuckDB appending the same synapse rows as one Arrow table, into a fresh file."""
     import duckdb
 
-    from warehouse.tables import SCHEMAS
+    from warehouse.registry import schema_of
 
-    cols = ", ".join(f'"{c}"' for c in SCHEMAS["synapses"].names)
+    cols = ", ".join(f'"{c}"' for c in schema_of("synapses").names)
     with duckdb.connect(db, read_only=True) as con:
         rows = con.sql(f'SELECT {cols} FROM raw."synapses_pni_2" WHERE version = {VERSION}').to_arrow_table()
     with tempfile.TemporaryDirectory() as tmp, duckdb.connect(str(Path(tmp) / "a.duckdb")) as out:

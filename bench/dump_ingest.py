@@ -110,9 +110,9 @@ def child_parse(path: str) -> None:
 def child_parquet(db: str, out: str, version: str) -> None:
     import duckdb
 
-    from warehouse.tables import SCHEMAS
+    from warehouse.registry import schema_of
 
-    cols = ", ".join(f'"{c}"' for c in SCHEMAS["synapses"].names)
+    cols = ", ".join(f'"{c}"' for c in schema_of("synapses").names)
     con = duckdb.connect(db, read_only=True)
     t0 = time.perf_counter()
     con.execute(

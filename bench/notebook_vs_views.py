@@ -188,8 +188,8 @@ def build(scale: float, folder: Path) -> tuple[Path, Path, int]:
     from ingest.dump import ingest_dump
     from ingest.dump_writer import write_datastack_version
     from ingest.synthetic import SyntheticDatastack
+    from warehouse.registry import schema_of
     from warehouse.schema import layouts
-    from warehouse.tables import SCHEMAS
 
     ds = SyntheticDatastack("demo", seed=1181, scale=scale)
     write_datastack_version(ds, VERSION, folder / "dump")
@@ -200,7 +200,7 @@ def build(scale: float, folder: Path) -> tuple[Path, Path, int]:
         data = folder / "parquet"
         data.mkdir()
         for role, layout in layouts(wh.config).items():
-            cols = ", ".join(f'"{c}"' for c in SCHEMAS[role].names)
+            cols = ", ".join(f'"{c}"' for c in schema_of(role).names)
             wh.con.execute(
                 f"COPY (SELECT {cols} FROM {layout.raw} WHERE version = {VERSION} ORDER BY id) "
                 f"TO '{data / (role + '.parquet')}' (FORMAT parquet)"

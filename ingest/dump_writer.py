@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from warehouse.tables import SCHEMAS
+from warehouse.registry import schema_of
 
 # The database type names a header file carries for each Arrow type of the canonical schemas.
 PG_TYPES = {
@@ -124,13 +124,15 @@ def write_datastack_version(ds, version: int, folder: Path | str, roles=None) ->
     """Dump files of a SyntheticDatastack version under the CAVE names, cast to the canonical schemas.
 
     The synapse table is written as the full filtered view (`synapses_pni_2_v1_filtered_view`);
-    the cell-type tables merged with the nucleus table as `{table}_merged`, as CAVE names them.
+    the cell-type tables merged with the nucleus table as `{table}_merged`, as CAVE names them; the
+    nucleus table as `nucleus_detection_v0`.
     """
     from warehouse.tables import conform
 
     from .synthetic import (
         AUTO_TYPES_TABLE,
         MANUAL_TYPES_TABLE,
+        NUCLEUS_TABLE,
         PROOFREADING_TABLE,
         SYNAPSE_TABLE,
         merged_table,
@@ -139,6 +141,7 @@ def write_datastack_version(ds, version: int, folder: Path | str, roles=None) ->
     names = {
         "synapses": (SYNAPSE_TABLE, SYNAPSE_DUMP_TABLE),
         "proofreading": (PROOFREADING_TABLE, PROOFREADING_TABLE),
+        "nucleus": (NUCLEUS_TABLE, NUCLEUS_TABLE),
         "cell_types_manual": (MANUAL_TYPES_TABLE, MANUAL_TYPES_TABLE + "_merged"),
         "cell_types_auto": (AUTO_TYPES_TABLE, AUTO_TYPES_TABLE + "_merged"),
     }
@@ -183,7 +186,7 @@ class SyntheticSynapses:
 
     def batches(self, version_index: int = 0) -> Iterator[pa.RecordBatch]:
         roots = self.roots(version_index)
-        schema = SCHEMAS["synapses"]
+        schema = schema_of("synapses")
         base_created = np.datetime64("2020-11-04T06:48:07", "us")
         for start in range(0, self.rows, self.batch_rows):
             n = min(self.batch_rows, self.rows - start)
@@ -245,9 +248,9 @@ class SyntheticSynapses:
             "pt_position_y": rng.integers(60_000, 330_000, n),
             "pt_position_z": rng.integers(15_000, 27_000, n),
         }
-        return pa.table(cols, schema=SCHEMAS["proofreading"])
+        return pa.table(cols, schema=schema_of("proofreading"))
 
     def write(self, folder: Path | str, version_index: int = 0, table: str = SYNAPSE_DUMP_TABLE) -> Path:
         """The version's synapse dump, plus a proofreading dump of the same world beside it."""
         write_table(folder, "proofreading_status_and_strategy", self.proofreading(version_index))
-        return write_table(folder, table, self.batches(version_index), SCHEMAS["synapses"])
+        return write_table(folder, table, self.batches(version_index), schema_of("synapses"))

@@ -13,11 +13,14 @@ The life of a snapshot of (table, version, query):
 
 Re-running the same query after an interruption resumes from the pending chunks; re-running a
 complete one is a no-op unless forced, and a forced one replaces the old rows in the commit.
+
+The job only schedules: plan, fetch, retry, split, verify. What the catalog says is written by
+warehouse/snapshots.py and the rows by the store (warehouse/store.py), each step in one
+transaction (warehouse.connection.transaction). `wh` is an open, writable `warehouse.Warehouse`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
@@ -26,15 +29,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from warehouse import __version__
-from warehouse.connection import fetch_one
-from warehouse.errors import IngestInterrupted, RetryableSourceError, SourceError, WarehouseError
-from warehouse.tables import TableLayout
+from warehouse import snapshots
+from warehouse.connection import transaction
+from warehouse.errors import IngestInterrupted, RetryableSourceError, WarehouseError
+from warehouse.store import TableLayout
 
 from . import chunks
 from .progress import Progress
@@ -97,125 +100,82 @@ class SnapshotOutcome:
     stats: dict = field(default_factory=dict)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def find_snapshot(con: duckdb.DuckDBPyConnection, req: SnapshotRequest) -> tuple[int, str] | None:
-    row = fetch_one(
-        con,
-        "SELECT snapshot_id, status FROM meta.snapshots WHERE role = ? AND version = ? AND query_key = ? "
-        "AND status IN ('complete', 'incomplete') ORDER BY snapshot_id DESC LIMIT 1",
-        [req.layout.role, req.version, req.key],
-    )
-    return (row[0], row[1]) if row else None
+def find_snapshot(wh: Any, req: SnapshotRequest) -> tuple[int, str] | None:
+    return snapshots.find(wh.con, req.layout.role, req.version, req.key)
 
 
 def _existing(
-    con: duckdb.DuckDBPyConnection, req: SnapshotRequest, force: bool
+    wh: Any, req: SnapshotRequest, force: bool
 ) -> tuple[tuple[int, str] | None, int | None, SnapshotOutcome | None]:
     """What a run starts from: an incomplete snapshot to resume, a complete one to replace (with
     force), or the outcome 'unchanged' when a complete one exists and nothing is forced."""
-    found = find_snapshot(con, req)
+    found = find_snapshot(wh, req)
     if not found or found[1] != "complete":
         return found, None, None
     if force:
         return None, found[0], None
-    rows = fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [found[0]])[0]
+    rows = snapshots.row_count(wh.con, found[0])
     return None, None, SnapshotOutcome(found[0], req.layout.name, req.version, rows, "unchanged")
 
 
-def _start(con: duckdb.DuckDBPyConnection, req: SnapshotRequest, source: Source, datastack: str) -> int:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        sid = fetch_one(con, "SELECT nextval('meta.snapshot_ids')")[0]
-        con.execute(
-            "INSERT INTO meta.snapshots (snapshot_id, datastack, table_name, role, version, query, query_key, "
-            "status, row_count, expected_rows, source, caveclient_version, warehouse_version, started_at, timestamp) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'incomplete', 0, ?, ?, ?, ?, ?, ?)",
-            [
-                sid,
-                datastack,
-                req.layout.name,
-                req.layout.role,
-                req.version,
-                json.dumps(req.recorded_query, sort_keys=True),
-                req.key,
-                req.expected_rows,
-                source.label,
-                source.client_version,
-                __version__,
-                _now(),
-                req.timestamp,
-            ],
-        )
-        con.executemany(
-            "INSERT INTO meta.chunks VALUES (?, ?, NULL, ?, 'pending', NULL, 0, NULL)",
-            [(sid, i, json.dumps(spec)) for i, spec in enumerate(req.root_chunks)],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return sid
+def _start(wh: Any, req: SnapshotRequest, source: Source) -> int:
+    new = snapshots.NewSnapshot(
+        datastack=wh.datastack,
+        table=req.layout.name,
+        role=req.layout.role,
+        version=req.version,
+        query=req.recorded_query,
+        key=req.key,
+        source=source.label,
+        client_version=source.client_version,
+        expected_rows=req.expected_rows,
+        timestamp=req.timestamp,
+    )
+    return snapshots.start(wh.con, new, req.root_chunks)
 
 
 def run_snapshot(
-    con: duckdb.DuckDBPyConnection,
+    wh: Any,
     source: Source,
     req: SnapshotRequest,
     *,
-    datastack: str,
     workers: int = 4,
     force: bool = False,
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
-    after_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+    after_commit: Callable[[Any, int], None] | None = None,
 ) -> SnapshotOutcome:
     retry = retry or RetryPolicy()
     t0 = time.monotonic()
-    found, replaces, unchanged = _existing(con, req, force)
+    found, replaces, unchanged = _existing(wh, req, force)
     if unchanged:
         return unchanged
     if found:
         sid, action = found[0], "resumed"
     else:
-        sid, action = _start(con, req, source, datastack), "created"
+        sid, action = _start(wh, req, source), "created"
     outcome = SnapshotOutcome(sid, req.layout.name, req.version, 0, action)
-    _fetch_all(con, source, req, sid, req.sets, workers, retry, progress, outcome)
-    _await_expected(con, req, sid)
+    _fetch_all(wh, source, req, sid, workers, retry, progress, outcome)
+    _await_expected(wh, req, sid)
     try:
-        rows = _verify(con, req, sid)
+        rows = _verify(wh, req, sid)
     except WarehouseError as exc:
-        _discard(con, req, sid, exc)
+        _discard(wh, req, sid, exc)
         raise
-    _commit(con, req, sid, rows, replaces)
+    _commit(wh, req, sid, rows, replaces)
     if after_commit:
-        after_commit(con, req.version)
+        after_commit(wh.con, req.version)
     outcome.rows = rows
-    outcome.chunks_total = fetch_one(
-        con, "SELECT count(*) FROM meta.chunks WHERE snapshot_id = ? AND status = 'done'", [sid]
-    )[0]
+    outcome.chunks_total = snapshots.done_so_far(wh.con, sid)[0]
     outcome.seconds = time.monotonic() - t0
     return outcome
 
 
-def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -> None:
-    pending = deque(
-        (cid, json.loads(spec))
-        for cid, spec in con.execute(
-            "SELECT chunk_id, spec FROM meta.chunks WHERE snapshot_id = ? AND status = 'pending' ORDER BY chunk_id",
-            [sid],
-        ).fetchall()
-    )
-    done_before, rows_before = fetch_one(
-        con,
-        "SELECT count(*), coalesce(sum(row_count), 0) FROM meta.chunks WHERE snapshot_id = ? AND status = 'done'",
-        [sid],
-    )
-    next_id = fetch_one(
-        con, "SELECT coalesce(max(chunk_id), -1) + 1 FROM meta.chunks WHERE snapshot_id = ?", [sid]
-    )[0]
+def _fetch_all(wh, source, req, sid, workers, retry, progress, outcome) -> None:
+    con = wh.con
+    pending = deque(snapshots.pending_chunks(con, sid))
+    done_before, rows_before = snapshots.done_so_far(con, sid)
+    next_id = snapshots.next_chunk_id(con, sid)
     if progress:
         progress.start(req.layout.name, req.version, done_before + len(pending), done_before, rows_before)
     stop = threading.Event()
@@ -225,7 +185,7 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
     live = {"at": req.timestamp} if req.timestamp is not None else {}
 
     def fetch(spec: dict) -> tuple[Answer, int]:
-        resolved = chunks.resolve(spec, sets)
+        resolved = chunks.resolve(spec, req.sets)
         attempt = 1
         while True:
             try:
@@ -257,14 +217,15 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
                 outcome.chunks_fetched += 1
                 if answer.truncated:
                     children = chunks.split(spec, answer.table.column("id").to_numpy())
-                    _record_split(con, sid, cid, children, next_id, retries)
+                    with transaction(con):
+                        snapshots.mark_split(con, sid, cid, children, next_id, retries + 1)
                     pending.extend((next_id + i, c) for i, c in enumerate(children))
                     next_id += len(children)
                     outcome.splits += 1
                     if progress:
                         progress.add_chunks(len(children) - 1)
                 else:
-                    _record_rows(con, req.layout, sid, cid, answer.table, retries)
+                    _record_rows(wh, req.layout, sid, cid, answer.table, retries)
                     if progress:
                         progress.chunk_done(answer.table.num_rows)
             if failure is not None:
@@ -272,18 +233,13 @@ def _fetch_all(con, source, req, sid, sets, workers, retry, progress, outcome) -
     except BaseException as exc:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        _note(con, sid, exc)
-        done = fetch_one(
-            con,
-            "SELECT count(*) FILTER (status = 'done'), count(*) FILTER (status <> 'split') FROM meta.chunks "
-            "WHERE snapshot_id = ?",
-            [sid],
-        )
+        snapshots.note(con, sid, _one_line(exc))
+        done = snapshots.chunk_tally(con, sid)
         if progress:
             progress.close()
         if isinstance(exc, WarehouseError) and not isinstance(exc, RetryableSourceError):
             if done[0] == 0:
-                _forget(con, req.layout, sid)  # nothing was fetched: leave no trace of the attempt
+                _forget(wh, req.layout, sid)  # nothing was fetched: leave no trace of the attempt
             raise
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {_one_line(exc)}"
         raise IngestInterrupted(
@@ -299,51 +255,14 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def _note(con, sid: int, exc: BaseException) -> None:
-    # The file may be the thing that failed (a full disk); the chunks already say what is kept.
-    with contextlib.suppress(duckdb.Error):
-        con.execute("UPDATE meta.snapshots SET message = ? WHERE snapshot_id = ?", [_one_line(exc), sid])
+def _record_rows(wh, layout: TableLayout, sid: int, cid: int, table: pa.Table, retries: int) -> None:
+    """A chunk's rows and its 'done' mark in one transaction: a kill keeps both or neither."""
+    with transaction(wh.con):
+        wh.store.stage(layout.role, sid, cid, table)
+        snapshots.mark_chunk_done(wh.con, sid, cid, table.num_rows, retries + 1)
 
 
-def _record_split(con, sid: int, cid: int, children: list[dict], first_id: int, retries: int) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(
-            "UPDATE meta.chunks SET status = 'split', attempts = attempts + ?, fetched_at = ? "
-            "WHERE snapshot_id = ? AND chunk_id = ?",
-            [retries + 1, _now(), sid, cid],
-        )
-        con.executemany(
-            "INSERT INTO meta.chunks VALUES (?, ?, ?, ?, 'pending', NULL, 0, NULL)",
-            [(sid, first_id + i, cid, json.dumps(c)) for i, c in enumerate(children)],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def _record_rows(con, layout: TableLayout, sid: int, cid: int, table: pa.Table, retries: int) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if table.num_rows:
-            con.register("mwh_chunk", table)
-            try:
-                con.execute(f"INSERT INTO {layout.stage_table} SELECT ?, ?, * FROM mwh_chunk", [sid, cid])
-            finally:
-                con.unregister("mwh_chunk")
-        con.execute(
-            "UPDATE meta.chunks SET status = 'done', row_count = ?, attempts = attempts + ?, fetched_at = ? "
-            "WHERE snapshot_id = ? AND chunk_id = ?",
-            [table.num_rows, retries + 1, _now(), sid, cid],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def _await_expected(con, req: SnapshotRequest, sid: int) -> None:
+def _await_expected(wh, req: SnapshotRequest, sid: int) -> None:
     """The server's count, asked while the chunks were fetched, recorded before it is checked. If
     counting fails the chunks stay kept and the snapshot incomplete: a re-run counts again."""
     if req.expected is None:
@@ -351,22 +270,15 @@ def _await_expected(con, req: SnapshotRequest, sid: int) -> None:
     try:
         req.expected_rows = req.expected()
     except BaseException as exc:
-        _note(con, sid, exc)
+        snapshots.note(wh.con, sid, _one_line(exc))
         raise
-    con.execute("UPDATE meta.snapshots SET expected_rows = ? WHERE snapshot_id = ?", [req.expected_rows, sid])
+    snapshots.set_expected(wh.con, sid, req.expected_rows)
 
 
-def _verify(con, req: SnapshotRequest, sid: int) -> int:
+def _verify(wh, req: SnapshotRequest, sid: int) -> int:
     """Counts must add up before anything becomes visible; returns the snapshot's row count."""
-    stage = req.layout.stage_table
-    chunk_rows = fetch_one(
-        con,
-        "SELECT coalesce(sum(row_count), 0) FROM meta.chunks WHERE snapshot_id = ? AND status = 'done'",
-        [sid],
-    )[0]
-    staged, distinct = fetch_one(
-        con, f"SELECT count(*), count(DISTINCT id) FROM {stage} WHERE snapshot_id = ?", [sid]
-    )
+    chunk_rows = snapshots.done_so_far(wh.con, sid)[1]
+    staged, distinct = wh.store.staged_counts(req.layout.role, sid)
     what = f"{req.layout.name} v{req.version}"
     if distinct == 0:
         raise WarehouseError(f"{what}: the source returned no rows; nothing was stored")
@@ -385,121 +297,69 @@ def _verify(con, req: SnapshotRequest, sid: int) -> int:
     return distinct
 
 
-def _discard(con, req: SnapshotRequest, sid: int, exc: BaseException) -> None:
+def _discard(wh, req: SnapshotRequest, sid: int, exc: BaseException) -> None:
     """Drop a snapshot that failed verification, so the next run fetches it afresh: resuming it
     would only verify the same rows again and fail the same way."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {req.layout.stage_table} WHERE snapshot_id = ?", [sid])
-        con.execute(
-            "UPDATE meta.snapshots SET status = 'failed', finished_at = ?, message = ? WHERE snapshot_id = ?",
-            [_now(), _one_line(exc), sid],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with transaction(wh.con):
+        wh.store.discard(req.layout.role, sid)
+        snapshots.mark_failed(wh.con, sid, _one_line(exc))
 
 
-def _forget(con, layout: TableLayout, sid: int) -> None:
+def _forget(wh, layout: TableLayout, sid: int) -> None:
     """Remove every trace of a snapshot attempt that stored no chunk (a bad table, token or answer)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {layout.stage_table} WHERE snapshot_id = ?", [sid])
-        con.execute("DELETE FROM meta.chunks WHERE snapshot_id = ?", [sid])
-        con.execute("DELETE FROM meta.snapshots WHERE snapshot_id = ?", [sid])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with transaction(wh.con):
+        wh.store.discard(layout.role, sid)
+        snapshots.forget(wh.con, sid)
 
 
-def _commit(con, req: SnapshotRequest, sid: int, rows: int, replaces: int | None) -> None:
-    layout = req.layout
-    stage = layout.stage_table
-    dedupe = len(req.families) > 1
-    source = (
-        f"(SELECT DISTINCT ON (id) * FROM {stage} WHERE snapshot_id = {sid:d})"
-        if dedupe
-        else (f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})")
-    )
-    names = layout.schema.names
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if replaces is not None:
-            con.execute(f"DELETE FROM {layout.rows_table} WHERE snapshot_id = ?", [replaces])
-            con.execute("UPDATE meta.snapshots SET status = 'replaced' WHERE snapshot_id = ?", [replaces])
-        if layout.split:
-            fixed = ", ".join(f's."{c}"' for c in layout.fixed_columns)
-            con.execute(
-                f"INSERT INTO {layout.fixed_table} SELECT {fixed} FROM {source} s "
-                f"ANTI JOIN {layout.fixed_table} f ON f.id = s.id"
-            )
-            cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
-        else:
-            cols = ", ".join(f'"{c}"' for c in names)
-        con.execute(f"INSERT INTO {layout.rows_table} SELECT {sid:d}, {req.version:d}, {cols} FROM {source}")
-        con.execute(f"DELETE FROM {stage} WHERE snapshot_id = ?", [sid])
-        con.execute(
-            "UPDATE meta.snapshots SET status = 'complete', row_count = ?, finished_at = ?, message = NULL "
-            "WHERE snapshot_id = ?",
-            [rows, _now(), sid],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+def _replace(wh, role: str, replaces: int | None) -> None:
+    if replaces is not None:
+        wh.store.drop(role, replaces)
+        snapshots.mark_replaced(wh.con, replaces)
+
+
+def _commit(wh, req: SnapshotRequest, sid: int, rows: int, replaces: int | None) -> None:
+    with transaction(wh.con):
+        _replace(wh, req.layout.role, replaces)
+        wh.store.commit(req.layout.role, sid, req.version, dedupe=len(req.families) > 1)
+        snapshots.mark_complete(wh.con, sid, rows)
 
 
 def run_whole_file_snapshot(
-    con: duckdb.DuckDBPyConnection,
+    wh: Any,
     source: Source,
     req: SnapshotRequest,
-    write: Callable[[duckdb.DuckDBPyConnection, int], int],
+    write: Callable[[int], int],
     *,
-    datastack: str,
     force: bool = False,
-    after_commit: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None,
+    after_commit: Callable[[Any, int], None] | None = None,
 ) -> SnapshotOutcome:
     """A snapshot taken from one file in one transaction: stage it all, verify, commit - or nothing.
 
     A file cannot be fetched in resumable chunks, and copying hundreds of millions of rows from a
-    stage table into raw would write them twice, so `write(con, snapshot_id)` appends the rows
-    straight into the raw tables inside the transaction (views ignore a snapshot until it is
+    stage table into raw would write them twice, so `write(snapshot_id)` appends the rows through
+    the store's appender straight into the raw tables inside the transaction (views ignore a snapshot until it is
     complete) and returns how many it wrote. Any failure rolls all of it back; the snapshot row
     stays 'incomplete' with the reason, and the same command starts the file again.
     """
     t0 = time.monotonic()
-    found, replaces, unchanged = _existing(con, req, force)
+    found, replaces, unchanged = _existing(wh, req, force)
     if unchanged:
         return unchanged
-    sid, action = (found[0], "resumed") if found else (_start(con, req, source, datastack), "created")
-    con.execute("BEGIN TRANSACTION")
+    sid, action = (found[0], "resumed") if found else (_start(wh, req, source), "created")
     try:
-        if replaces is not None:
-            con.execute(f"DELETE FROM {req.layout.rows_table} WHERE snapshot_id = ?", [replaces])
-            con.execute("UPDATE meta.snapshots SET status = 'replaced' WHERE snapshot_id = ?", [replaces])
-        rows = write(con, sid)
-        if req.expected_rows is not None and rows != req.expected_rows:
-            raise WarehouseError(
-                f"{req.layout.name} v{req.version}: expected {req.expected_rows} rows but {rows} arrived; "
-                "nothing was committed"
-            )
-        con.execute(
-            "UPDATE meta.chunks SET status = 'done', row_count = ?, attempts = attempts + 1, fetched_at = ? "
-            "WHERE snapshot_id = ?",
-            [rows, _now(), sid],
-        )
-        con.execute(
-            "UPDATE meta.snapshots SET status = 'complete', row_count = ?, finished_at = ?, message = NULL "
-            "WHERE snapshot_id = ?",
-            [rows, _now(), sid],
-        )
-        con.execute("COMMIT")
+        with transaction(wh.con):
+            _replace(wh, req.layout.role, replaces)
+            rows = write(sid)
+            if req.expected_rows is not None and rows != req.expected_rows:
+                raise WarehouseError(
+                    f"{req.layout.name} v{req.version}: expected {req.expected_rows} rows but {rows} arrived; "
+                    "nothing was committed"
+                )
+            snapshots.mark_chunk_done(wh.con, sid, None, rows, 1)
+            snapshots.mark_complete(wh.con, sid, rows)
     except BaseException as exc:
-        with contextlib.suppress(duckdb.Error):  # the failure may already have aborted the transaction
-            con.execute("ROLLBACK")
-        _note(con, sid, exc)
+        snapshots.note(wh.con, sid, _one_line(exc))
         if isinstance(exc, WarehouseError):
             raise
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {_one_line(exc)}"
@@ -507,12 +367,7 @@ def run_whole_file_snapshot(
             f"{req.layout.name} v{req.version} {reason}; nothing of it was kept - run the same command again"
         ) from None
     if after_commit:
-        after_commit(con, req.version)
+        after_commit(wh.con, req.version)
     return SnapshotOutcome(
         sid, req.layout.name, req.version, rows, action, 1, 1, seconds=time.monotonic() - t0
     )
-
-
-def assert_answer_columns(answer: Answer, layout: TableLayout) -> None:
-    if answer.table.schema.names != layout.schema.names:
-        raise SourceError(f"answer for {layout.name} has columns {answer.table.schema.names}")

@@ -1,9 +1,10 @@
 """Which snapshots make a version of the notebook's data, and the order they must be taken in.
 
-The proofreading table and the two cell-type tables are taken whole (the proofread filter is
-applied in SQL, so `status_axon` can be changed later). The synapse query needs the proofread root
-ids of the same version, so it is planned after the proofreading snapshot is committed and reads
-them from the file, never from a second request to the server.
+The registry (warehouse/registry.py) says how each role is taken: most whole (the proofread filter
+is applied in SQL, so `status_axon` can be changed later), the synapse table filtered on the
+proofread cells. That query needs the proofread root ids of the same version, so it is planned
+after the proofreading snapshot is committed and reads them from the view `proofread_neurons`,
+the one place the datastack's proofread filter is applied, never from a second request.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import duckdb
 
 from warehouse.config import DatastackConfig
 from warehouse.errors import WarehouseError
-from warehouse.live import format_timestamp
-from warehouse.tables import TableLayout
+from warehouse.store import TableLayout
+from warehouse.timestamps import format_timestamp
 
 from . import chunks
 from .ahead import AheadSource
@@ -79,16 +80,11 @@ def _live(query: dict, at: datetime | None) -> dict:
     return {**query, "live_at": format_timestamp(at)} if at is not None else query
 
 
-def proofread_root_ids(
-    con: duckdb.DuckDBPyConnection, cfg: DatastackConfig, layout: TableLayout, version: int
-) -> list[int]:
-    conditions = " AND ".join(f'"{col}" = ?' for col in cfg.proofread_filter)
-    sql = (
-        f"SELECT DISTINCT pt_root_id FROM {layout.raw} WHERE snapshot_id = ("
-        "SELECT snapshot_id FROM meta.current_snapshots WHERE role = 'proofreading' AND version = ?)"
-        f" AND {conditions or 'true'} AND pt_root_id <> 0 ORDER BY 1"
-    )
-    rows = con.execute(sql, [version, *cfg.proofread_filter.values()]).fetchall()
+def proofread_root_ids(con: duckdb.DuckDBPyConnection, version: int) -> list[int]:
+    rows = con.execute(
+        "SELECT DISTINCT pt_root_id FROM proofread_neurons WHERE version = ? AND pt_root_id <> 0 ORDER BY 1",
+        [version],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -106,7 +102,7 @@ def synapse_request(
         raise WarehouseError(
             f"--synapses must be one of {', '.join(SYNAPSE_MODES)}, not '{options.synapses}'"
         )
-    ids = proofread_root_ids(con, cfg, layouts["proofreading"], version)
+    ids = proofread_root_ids(con, version)
     if not ids:
         raise WarehouseError(
             f"version {version} has no proofread cells in the warehouse; snapshot the proofreading table first"

@@ -1,4 +1,4 @@
-"""Snapshots a whole version of a datastack: the four tables of the notebook, in dependency order.
+"""Snapshots a whole version of a datastack: every table role of the registry, in dependency order.
 
 `ingest_version` takes a materialization version; `ingest_at` takes the data as it was at a
 timestamp (a live snapshot, for edits newer than the last materialization) under a version number
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from warehouse import catalog, live
 from warehouse.api import Warehouse
-from warehouse.config import ROLES
 from warehouse.errors import WarehouseError
 from warehouse.matrix import refresh_matrix
-from warehouse.schema import layouts
+from warehouse.registry import PROOFREAD_SYNAPSES, ROLE_NAMES, WHOLE, in_order, role
 
 from . import chunks
 from .ahead import AheadSource
@@ -35,7 +34,7 @@ from .sources.base import Source
 
 @dataclass
 class IngestOptions:
-    roles: Sequence[str] = ROLES
+    roles: Sequence[str] = ROLE_NAMES
     workers: int = 4
     force: bool = False
     plan: PlanOptions = PlanOptions()
@@ -46,14 +45,11 @@ class IngestOptions:
 def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
     """Accept table names or role names; keep the dependency order (proofreading before synapses)."""
     if not tables:
-        return list(ROLES)
-    wanted = set()
-    for t in tables:
-        wanted.add(t if t in ROLES else cfg.role_of(t))
-    return [r for r in ROLES if r in wanted]
+        return list(ROLE_NAMES)
+    return in_order(t if t in ROLE_NAMES else cfg.role_of(t) for t in tables)
 
 
-def check_version(source: Source, version: int, versions: list | None = None) -> list:
+def check_source_version(source: Source, version: int, versions: list | None = None) -> list:
     """The source's versions, once `version` is known to exist there and not to have expired."""
     versions = source.versions(include_expired=True) if versions is None else versions
     known = {v.version: v for v in versions}
@@ -73,7 +69,7 @@ def check_timestamp(source: Source, at: datetime) -> list:
         raise WarehouseError(f"the {source.label} source cannot take live snapshots; use --version")
     versions = source.versions(include_expired=True)
     for v in versions:
-        if not v.expired and v.time_stamp is not None and v.time_stamp.replace(tzinfo=UTC) == at:
+        if not v.expired and v.time_stamp is not None and v.time_stamp == at:
             # CAVE refuses a live query at a materialization's own time; the version is the same data.
             raise WarehouseError(
                 f"{live.format_timestamp(at)} is the time stamp of version {v.version}; snapshot the version: "
@@ -111,33 +107,32 @@ def ingest_version(
     # in the file, and `mwh status` stops asking for a re-run that cannot succeed.
     versions = source.versions(include_expired=True)
     catalog.record_versions(wh.con, wh.datastack, versions)
-    check_version(source, version, versions)
+    check_source_version(source, version, versions)
     return _take(wh, source, version, options, None)
 
 
 def _take(
     wh: Warehouse, source: Source, version: int, options: IngestOptions, at: datetime | None
 ) -> list[SnapshotOutcome]:
-    lay = layouts(wh.config)
+    lay = wh.store.layouts
     ahead = AheadSource(source, options.workers)
     try:
         requests = _ask_whole_tables_early(wh, ahead, version, options, at)
         outcomes = []
-        for role in options.roles:
-            if role == "synapses":
+        for name in options.roles:
+            if role(name).taken == PROOFREAD_SYNAPSES:
                 if "proofreading" not in options.roles:
-                    wh.require(version, ["proofreading"])
+                    wh.require(version, wh.roles_for("proofread_neurons"))
                 req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
-                if _asks_the_server(find_snapshot(wh.con, req), options.force):
+                if _asks_the_server(find_snapshot(wh, req), options.force):
                     req.expected = expected_synapses(ahead, req)
             else:
-                req = requests[role]
+                req = requests[name]
             outcomes.append(
                 run_snapshot(
-                    wh.con,
+                    wh,
                     ahead,
                     req,
-                    datastack=wh.datastack,
                     workers=options.workers,
                     force=options.force,
                     retry=options.retry,
@@ -155,22 +150,22 @@ def _ask_whole_tables_early(
 ) -> dict[str, SnapshotRequest]:
     """The whole-table snapshots' requests, with their counts and (for a new snapshot) their one
     chunk already asked of the server; a no-op re-run asks the server nothing."""
-    lay = layouts(wh.config)
+    lay = wh.store.layouts
     live_at = {"at": at} if at is not None else {}
     requests = {}
-    for role in options.roles:
-        if role == "synapses":
+    for name in options.roles:
+        if role(name).taken != WHOLE:
             continue
-        req = whole_table_request(lay[role], version, None, at)
-        found = find_snapshot(wh.con, req)
+        req = whole_table_request(lay[name], version, None, at)
+        found = find_snapshot(wh, req)
         if _asks_the_server(found, options.force):
-            req.expected = ahead.count_early(lay[role].name, version, **live_at).result
+            req.expected = ahead.count_early(lay[name].name, version, **live_at).result
             if not found or found[1] == "complete":  # new; a resumed one may have split its chunk already
                 for spec in req.root_chunks:
                     ahead.fetch_early(
-                        lay[role].name, role, version, chunks.resolve(spec, req.sets), **live_at
+                        lay[name].name, name, version, chunks.resolve(spec, req.sets), **live_at
                     )
-        requests[role] = req
+        requests[name] = req
     return requests
 
 

@@ -299,6 +299,7 @@ class SyntheticDatastack:
                 {
                     "id": self.nucleus_id,
                     "created": _utc(self.cell_created),
+                    "superceded_id": pa.nulls(self.n_nuc, pa.int64()),
                     "valid": np.ones(self.n_nuc, bool),
                     "volume": self.nucleus_volume,
                     "pt_supervoxel_id": np.where(self.unsegmented, 0, self.nucleus_sv),

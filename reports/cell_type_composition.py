@@ -6,7 +6,7 @@ import altair as alt
 
 NAME = "cell_types"
 TITLE = "Cell types of proofread cells"
-ROLES = ("proofreading", "cell_types_manual", "cell_types_auto")
+VIEWS = ("proofread_cell_types",)  # the views it reads; the roles they need come from sql/
 
 
 def description(version: int, **_: object) -> str:

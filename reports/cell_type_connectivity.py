@@ -7,7 +7,7 @@ import altair as alt
 
 NAME = "cell_type_connectivity"
 TITLE = "Connection probability between cell types"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+VIEWS = ("cell_type_connectivity",)  # the views it reads; the roles they need come from sql/
 
 
 def description(version: int, **_: object) -> str:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from warehouse import catalog
-from warehouse.diff import ROLES, compare
+from warehouse import snapshots
+from warehouse.diff import compare
 from warehouse.errors import WarehouseError
+
+VIEWS = ("proofread_changes",)  # the macro it reads; the roles it needs come from sql/
 
 NAME = "changes"
 TITLE = "Proofread cells between versions"
@@ -17,9 +19,9 @@ _COLORS = {"same root": "#9ecae9", "root changed": "#f58518", "added": "#54a24b"
 
 def previous_version(wh, version: int) -> int:
     """The newest fully snapshotted version before `version`: what 'since the last one' means."""
-    complete = set(catalog.snapshotted_versions(wh.con))
-    for role in ROLES:
-        complete &= set(catalog.snapshotted_versions(wh.con, role))
+    complete = set(snapshots.versions_held(wh.con))
+    for role in wh.roles_for(*VIEWS):
+        complete &= set(snapshots.versions_held(wh.con, role))
     earlier = sorted(v for v in complete if v < version)
     if not earlier:
         raise WarehouseError(

@@ -7,7 +7,7 @@ import altair as alt
 
 NAME = "connectivity"
 TITLE = "Connectivity of proofread cells"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+VIEWS = ("connections", "proofread_cell_types")  # the views it reads; the roles they need come from sql/
 
 # Cells ordered by merged cell type, then root id; each connected pair is one mark. Only connected
 # pairs are drawn (the zeros are the background), so the page stays small at 1,436 x 1,436 cells.

@@ -8,7 +8,7 @@ import altair as alt
 
 NAME = "degrees"
 TITLE = "Degrees and reciprocity of proofread neurons"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+VIEWS = ("neuron_degrees", "reciprocity")  # the views it reads; the roles they need come from sql/
 _KINDS = ["observed", "expected: independent (p^2)", "expected: by cell type"]
 
 

@@ -12,7 +12,11 @@ from .partners import default_root
 
 NAME = "neuron"
 TITLE = "One neuron: inputs and outputs"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+VIEWS = (
+    "neuron_summary",
+    "partners",
+    "root_history",
+)  # the views it reads; the roles they need come from sql/
 
 
 def description(version: int, root_id: int | None = None, top: int = 15, **_: object) -> str:

@@ -9,7 +9,11 @@ from warehouse.errors import WarehouseError
 
 NAME = "partners"
 TITLE = "Synaptic partners of one neuron"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
+VIEWS = (
+    "partners",
+    "stg_synapses",
+    "proofread_neurons",
+)  # the views it reads; the roles they need come from sql/
 
 
 def default_root(wh, version: int) -> int:

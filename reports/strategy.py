@@ -6,7 +6,7 @@ import altair as alt
 
 NAME = "strategy"
 TITLE = "Proofreading strategy of proofread axons"
-ROLES = ("proofreading",)
+VIEWS = ("proofread_neurons",)  # the views it reads; the roles they need come from sql/
 
 
 def description(version: int, **_: object) -> str:

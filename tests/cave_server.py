@@ -571,11 +571,10 @@ class CaveTestServer:
     # ---------------------------------------------------------------------------------- query
     def version_at(self, at: datetime) -> Any:
         """The newest available version at or before `at`: this server's state at that time."""
-        naive = at.astimezone(UTC).replace(tzinfo=None)
         before = [
             v
             for v in self.datastack.versions
-            if v.version not in self.expired_versions and v.time_stamp <= naive
+            if v.version not in self.expired_versions and v.time_stamp <= at.astimezone(UTC)
         ]
         if not before:
             raise HttpError(

@@ -26,8 +26,9 @@ from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SYNAPSE_TABLE, SyntheticDatastack, merged_table
 from warehouse.errors import IngestInterrupted, WarehouseError
+from warehouse.registry import schema_of
 from warehouse.schema import layouts
-from warehouse.tables import SCHEMAS, conform
+from warehouse.tables import conform
 
 V1, V2 = 1181, 1300
 ROLE_TABLES = {
@@ -317,4 +318,4 @@ def test_dump_option_errors(dumps, tmp_path):
 
 def test_schema_of_dump_header_matches_canonical(dumps):
     header = (dumps[V1] / f"{SYNAPSE_DUMP_TABLE}_header.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in header] == SCHEMAS["synapses"].names
+    assert [line.split(",")[0] for line in header] == schema_of("synapses").names

@@ -44,8 +44,9 @@ from warehouse import schema
 from warehouse.cli import main
 from warehouse.config import datastack_config
 from warehouse.errors import IngestInterrupted, SchemaMismatch, SourceError, VersionNotSnapshotted
-from warehouse.live import LIVE_BASE, parse_timestamp
-from warehouse.tables import SCHEMAS
+from warehouse.live import LIVE_BASE
+from warehouse.registry import schema_of
+from warehouse.timestamps import parse_timestamp
 
 TOKEN = "live-snapshot-secret-8c1e"
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # after version 1300 (2025-02-11), the newest
@@ -128,8 +129,8 @@ def expected(ds: SyntheticDatastack, role: str, version: int) -> pa.Table:
             base(NUCLEUS_TABLE), left_on="target_id", right_on="id", suffixes=("", "_ref")
         )
     df = df.sort_values("id")
-    names = SCHEMAS[role].names
-    return pa.Table.from_pandas(df[names], preserve_index=False).cast(SCHEMAS[role])
+    names = schema_of(role).names
+    return pa.Table.from_pandas(df[names], preserve_index=False).cast(schema_of(role))
 
 
 def stored(path: Path, role: str, version: int) -> pa.Table:
@@ -138,7 +139,7 @@ def stored(path: Path, role: str, version: int) -> pa.Table:
             f'SELECT * EXCLUDE (snapshot_id, version) FROM raw."{ROLES[role]}" WHERE version = $v ORDER BY id',
             params={"v": version},
         ).to_arrow_table()
-    return rows.cast(SCHEMAS[role])
+    return rows.cast(schema_of(role))
 
 
 def sql(path: Path, query: str, params: dict | None = None) -> list[tuple]:

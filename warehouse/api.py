@@ -11,40 +11,21 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from . import catalog, schema
-from .config import DatastackConfig, datastack_config, default_db_path
+from . import catalog, schema, settings, snapshots
+from .config import DatastackConfig, datastack_config
 from .connection import connect, fetch_one
 from .errors import SchemaMismatch, WarehouseError
+from .registry import in_order
+from .sqlfiles import view_roles
+from .store import DuckStore
 
 REPORTS_ENTRY_POINT = "microns_warehouse.reports"
-
-# Which table roles each view needs at a version, so a missing snapshot is named before a query
-# returns an empty answer.
-VIEW_ROLES: dict[str, tuple[str, ...]] = {
-    "stg_proofreading": ("proofreading",),
-    "stg_synapses": ("synapses",),
-    "stg_cell_types_manual": ("cell_types_manual",),
-    "stg_cell_types_auto": ("cell_types_auto",),
-    "proofread_neurons": ("proofreading",),
-    "proofread_synapses": ("proofreading", "synapses"),
-    "connections": ("proofreading", "synapses"),
-    "connectivity_pairs": ("proofreading", "synapses"),
-    "cell_types": ("cell_types_manual", "cell_types_auto"),
-    "proofread_cell_types": ("proofreading", "cell_types_manual", "cell_types_auto"),
-    "synapse_positions": ("synapses",),
-    "cell_type_connectivity": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
-    "neuron_degrees": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
-    "reciprocal_pairs": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
-    "reciprocity": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
-    "nucleus_roots": ("cell_types_manual", "cell_types_auto"),
-    "proofread_nuclei": ("proofreading", "cell_types_manual", "cell_types_auto"),
-    "proofread_cell_state": ("proofreading", "synapses", "cell_types_manual", "cell_types_auto"),
-}
 
 
 class Warehouse:
@@ -60,6 +41,11 @@ class Warehouse:
     def datastack(self) -> str:
         return self.config.name
 
+    @functools.cached_property
+    def store(self) -> DuckStore:
+        """The raw layer's only writer (ingest uses it; readers use the views)."""
+        return DuckStore(self.con, self.config)
+
     def __enter__(self) -> Warehouse:
         return self
 
@@ -73,7 +59,12 @@ class Warehouse:
         catalog.require_version(self.con, version, roles, self.datastack)
 
     def versions(self) -> list[int]:
-        return catalog.snapshotted_versions(self.con)
+        return snapshots.versions_held(self.con)
+
+    def roles_for(self, *views: str) -> tuple[str, ...]:
+        """The table roles these views read (from the sql/ files themselves), in dependency order."""
+        found = view_roles()
+        return tuple(in_order({r for v in views for r in found.get(v, ())}))
 
     def relation(self, name: str, version: int | None = None) -> duckdb.DuckDBPyRelation:
         """A lazy DuckDB relation over a view, filtered to one version if given."""
@@ -81,7 +72,7 @@ class Warehouse:
             raise WarehouseError(f"no view named '{name}'; views: {', '.join(self.view_names())}")
         rel = self.con.table(name)
         if version is not None:
-            self.require(version, VIEW_ROLES.get(name, ("proofreading",)))
+            self.require(version, self.roles_for(name))
             rel = rel.filter(duckdb.ColumnExpression("version") == duckdb.ConstantExpression(version))
         return rel
 
@@ -180,10 +171,10 @@ def _convert(frame: Any, kind: str) -> Any:
 
 def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse:  # noqa: A001
     """Open an existing warehouse; read-only unless asked, so readers never block each other."""
-    path = Path(path) if path is not None else default_db_path()
+    path = Path(path) if path is not None else settings.db_path()
     con = connect(path, read_only=read_only)
     try:
-        schema.check_version(con, str(path), writable=not read_only)
+        schema.check_file_schema(con, str(path), writable=not read_only)
         cfg = datastack_config(schema.file_datastack(con))
         if not read_only:
             schema.upgrade(con, cfg)
@@ -203,7 +194,7 @@ def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:
         if not existed or schema.file_schema_version(con) is None and _is_empty(con):
             schema.create(con, cfg)
         else:
-            schema.check_version(con, str(path), writable=True)
+            schema.check_file_schema(con, str(path), writable=True)
             held = schema.file_datastack(con)
             if held != datastack:
                 raise SchemaMismatch(
@@ -225,7 +216,7 @@ def check_writable_for(path: Path | str, datastack: str) -> None:
         return
     con = connect(path, read_only=True)
     try:
-        schema.check_version(con, str(path), writable=True)
+        schema.check_file_schema(con, str(path), writable=True)
         held = schema.file_datastack(con)
     finally:
         con.close()

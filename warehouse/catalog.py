@@ -1,4 +1,4 @@
-"""Reads and writes the `meta.*` catalog: versions the server announced and snapshots taken."""
+"""The versions a file knows (`meta.versions`), and the check that a version is held before a query."""
 
 from __future__ import annotations
 
@@ -7,22 +7,18 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from .connection import fetch_one
+from . import snapshots
 from .errors import VersionNotSnapshotted, WarehouseError
-from .live import LIVE_BASE, format_timestamp, is_live, live_versions
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """CAVE's timestamps are naive UTC; made aware so a TIMESTAMPTZ column does not read them as local time."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+from .live import LIVE_BASE, is_live, live_versions
+from .timestamps import as_utc, format_timestamp
 
 
 def record_versions(con: duckdb.DuckDBPyConnection, datastack: str, versions: Iterable) -> None:
     """Keep what the server said about each version: once expired there, this is the only record."""
     now = datetime.now(UTC)
-    rows = [(datastack, v.version, _utc(v.time_stamp), _utc(v.expires_on), v.expired, now) for v in versions]
+    rows = [
+        (datastack, v.version, as_utc(v.time_stamp), as_utc(v.expires_on), v.expired, now) for v in versions
+    ]
     clash = [r[1] for r in rows if r[1] > LIVE_BASE]
     if clash:  # it would overwrite, or be read as, one of this file's live snapshots
         raise WarehouseError(
@@ -37,27 +33,20 @@ def record_versions(con: duckdb.DuckDBPyConnection, datastack: str, versions: It
         )
 
 
-def snapshotted_versions(con: duckdb.DuckDBPyConnection, role: str | None = None) -> list[int]:
-    sql = "SELECT DISTINCT version FROM meta.current_snapshots"
-    params: list = []
-    if role:
-        sql += " WHERE role = ?"
-        params.append(role)
-    return [r[0] for r in con.execute(sql + " ORDER BY version", params).fetchall()]
+def recorded_versions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(version, time_stamp, expires_on, expired, is_live) of every version the file has recorded."""
+    return con.execute(
+        "SELECT version, time_stamp, expires_on, expired, kind = 'live' FROM meta.versions ORDER BY version"
+    ).fetchall()
 
 
 def require_version(
     con: duckdb.DuckDBPyConnection, version: int, roles: Sequence[str], datastack: str
 ) -> None:
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT role FROM meta.current_snapshots WHERE version = ?", [version]
-        ).fetchall()
-    }
+    have = snapshots.current_roles(con, version)
     missing = [r for r in roles if r not in have]
     if missing:
-        known = snapshotted_versions(con)
+        known = snapshots.versions_held(con)
         held = f"it holds {', '.join(map(str, known))}" if known else "it holds no snapshot yet"
         what = f"version {version} has no {'/'.join(missing)} snapshot in this warehouse ({held}); "
         if not is_live(version):
@@ -73,14 +62,3 @@ def require_version(
             + f"it is the live snapshot at {format_timestamp(at)}; run: mwh ingest --datastack {datastack} "
             f"--timestamp {format_timestamp(at)}"
         )
-
-
-def latest_version(con: duckdb.DuckDBPyConnection, roles: Sequence[str]) -> int | None:
-    """The newest version at which every role is snapshotted."""
-    rows = fetch_one(
-        con,
-        "SELECT version FROM meta.current_snapshots WHERE role IN (SELECT unnest(?)) "
-        "GROUP BY version HAVING count(DISTINCT role) = ? ORDER BY version DESC LIMIT 1",
-        [list(roles), len(set(roles))],
-    )
-    return rows[0] if rows else None

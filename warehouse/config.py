@@ -6,16 +6,13 @@ works by adding a section (or a file named by ``MWH_DATASTACKS``).
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 
+from . import registry, settings
 from .errors import WarehouseError
 
-DEFAULT_DB = "warehouse.duckdb"
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
 DEMO = "demo"
 
 
@@ -42,24 +39,16 @@ class DatastackConfig:
         raise WarehouseError(f"table '{table}' is not configured for {self.name}; known tables: {known}")
 
 
-def default_db_path() -> Path:
-    return Path(os.environ.get("MWH_DB", DEFAULT_DB))
-
-
 def _load_all() -> dict[str, dict]:
     text = resources.files("warehouse").joinpath("datastacks.toml").read_text()
     stacks = tomllib.loads(text)
-    extra = os.environ.get("MWH_DATASTACKS")
+    extra = settings.datastacks_file()
     if extra:
         try:
-            stacks.update(tomllib.loads(Path(extra).read_text()))
+            stacks.update(tomllib.loads(extra.read_text()))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise WarehouseError(f"cannot read MWH_DATASTACKS file {extra}: {exc}") from None
     return stacks
-
-
-def known_datastacks() -> list[str]:
-    return sorted(_load_all())
 
 
 def datastack_config(name: str) -> DatastackConfig:
@@ -70,18 +59,28 @@ def datastack_config(name: str) -> DatastackConfig:
             "(add one to a TOML file named by MWH_DATASTACKS)"
         )
     raw = dict(stacks[name])
-    tables = raw.pop("tables", {})
-    missing = [r for r in ROLES if r not in tables]
-    if missing:
-        raise WarehouseError(f"datastack '{name}' configuration lacks tables for: {', '.join(missing)}")
+    named = raw.pop("tables", {})
+    unknown = sorted(set(named) - set(registry.ROLE_NAMES))
+    if unknown:
+        raise WarehouseError(
+            f"datastack '{name}' names tables for unknown role(s) {', '.join(unknown)}; "
+            f"roles: {', '.join(registry.ROLE_NAMES)}"
+        )
+    # A role the section does not name keeps the registry's CAVE table name.
+    tables = {r: named.get(r, registry.role(r).default_table) for r in registry.ROLE_NAMES}
+    proofread_filter = dict(raw.pop("proofread_filter", {"status_axon": "t"}))
+    if not proofread_filter or not all(isinstance(v, str | int | bool) for v in proofread_filter.values()):
+        raise WarehouseError(
+            f"datastack '{name}': proofread_filter must map proofreading columns to values, e.g. {{ status_axon = \"t\" }}"
+        )
     return DatastackConfig(
         name=name,
         server_address=raw.pop("server_address"),
-        tables=dict(tables),
+        tables=tables,
         voxel_resolution_nm=tuple(float(v) for v in raw.pop("voxel_resolution_nm")),
         pia_y_voxels=float(raw.pop("pia_y_voxels", 0)),
         viewer_site=raw.pop("viewer_site", ""),
-        proofread_filter=dict(raw.pop("proofread_filter", {"status_axon": "t"})),
-        row_cap=int(raw.pop("row_cap", 500_000)),
+        proofread_filter=proofread_filter,
+        row_cap=int(raw.pop("row_cap", settings.DEFAULT_ROW_CAP)),
         extra=raw,
     )

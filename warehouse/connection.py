@@ -7,22 +7,19 @@ notebooks, `mwh sql`) can share a file that no ingest is writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-from .errors import NotAWarehouse, WarehouseError, WarehouseLocked
+from . import settings
+from .errors import NotAWarehouse, WarehouseLocked
 
 # Files must open in the stock duckdb shell from the 1.4 LTS on.
 STORAGE_COMPATIBILITY = "v1.4.0"
-# DuckDB's own default is 80% of RAM, and a full scan of a version's synapses joins __rows to
-# __fixed in a hash table that grows with the table (2.1 GB at 50 M rows, 5.1 GB at 100 M).
-# With a limit DuckDB spills the join to <file>.tmp instead, at about the same speed (50 M rows:
-# 5.0 s unlimited, 3.5 s at 2 GB, 5.0 s at 1 GB), so memory stays flat as the table grows.
-# MWH_MEMORY_LIMIT takes any DuckDB size ('8GB'); 'duckdb' leaves DuckDB's default.
-DEFAULT_MEMORY_LIMIT = "2GB"
 _LOCK_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
@@ -43,7 +40,7 @@ def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -
         mode = "read" if read_only else "write"
         raise NotAWarehouse(f"cannot {mode} {path}: permission denied")
     config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
-    limit = memory_limit()
+    limit = settings.memory_limit()
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -56,18 +53,6 @@ def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -
         # warehouse.open(path) would fail. The setting is the file's database instance's, shared.
         con.execute(f"SET memory_limit = '{limit}'")
     return con
-
-
-def memory_limit() -> str | None:
-    """The memory limit for DuckDB: MWH_MEMORY_LIMIT, or 2 GB; None for DuckDB's own default."""
-    value = os.environ.get("MWH_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
-    if value.lower() == "duckdb":
-        return None
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
-        raise WarehouseError(
-            f"MWH_MEMORY_LIMIT={value!r} is not a size; give one like '2GB' or '512MB', or 'duckdb' for DuckDB's default"
-        )
-    return value
 
 
 def _explain_io_error(path: Path, exc: Exception) -> Exception:
@@ -96,3 +81,20 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | No
     """
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One all-or-nothing unit of work: committed when the block ends, rolled back on any error.
+
+    The rollback itself may fail when the error already aborted DuckDB's transaction (a full disk,
+    a constraint); the first error is the one worth raising, so that failure is swallowed.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

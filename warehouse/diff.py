@@ -13,9 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from .connection import fetch_one
+from . import snapshots
 
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
 CHANGES = ("same root", "root changed", "added", "lost")
 
 
@@ -38,19 +37,14 @@ class VersionDiff:
 
 
 def synapse_query_kind(con: Any, version: int) -> str | None:
-    row = fetch_one(
-        con,
-        "SELECT json_extract_string(query, '$.kind') FROM meta.current_snapshots "
-        "WHERE role = 'synapses' AND version = ?",
-        [version],
-    )
-    return row[0] if row else None
+    return snapshots.query_kind(con, "synapses", version)
 
 
 def compare(wh: Any, v1: int, v2: int) -> VersionDiff:
     """Every cell proofread at v1 or v2 with its change, and the totals; both versions must be complete."""
-    wh.require(v1, ROLES)
-    wh.require(v2, ROLES)
+    roles = wh.roles_for("proofread_changes")
+    wh.require(v1, roles)
+    wh.require(v2, roles)
     cells = wh.con.sql("FROM proofread_changes($v1, $v2)", params={"v1": v1, "v2": v2}).pl()
     counted = dict(cells.group_by("change").len().iter_rows()) if cells.height else {}
     counts = {c: int(counted.get(c, 0)) for c in CHANGES}

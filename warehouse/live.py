@@ -23,37 +23,9 @@ from datetime import UTC, datetime
 import duckdb
 
 from .connection import fetch_one
-from .errors import WarehouseError
+from .timestamps import as_utc
 
 LIVE_BASE = 1_000_000  # live snapshots are LIVE_BASE + 1, + 2, ...
-EXAMPLE = "2025-06-12T10:00:00Z"
-
-
-def parse_timestamp(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time as an aware UTC datetime; no offset means UTC. The future is refused:
-    a live snapshot of it would record a time whose data does not exist yet."""
-    raw = str(text).strip()
-    try:
-        ts = datetime.fromisoformat(raw)
-    except ValueError:
-        raise WarehouseError(
-            f"'{text}' is not an ISO 8601 time; give e.g. {EXAMPLE} (UTC when no offset is given)"
-        ) from None
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    now = now or datetime.now(UTC)
-    if ts > now:
-        raise WarehouseError(
-            f"{format_timestamp(ts)} is in the future (it is now {format_timestamp(now.replace(microsecond=0))}); "
-            "a live snapshot can only show data that exists"
-        )
-    return ts
-
-
-def format_timestamp(ts: datetime) -> str:
-    """ISO 8601 in UTC with a Z, microseconds only when there are some: what --timestamp accepts."""
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{ts.microsecond:06d}" if ts.microsecond else "") + "Z"
 
 
 def is_live(version: int) -> bool:
@@ -62,7 +34,7 @@ def is_live(version: int) -> bool:
 
 def find_live_version(con: duckdb.DuckDBPyConnection, at: datetime) -> int | None:
     row = fetch_one(
-        con, "SELECT version FROM meta.versions WHERE kind = 'live' AND time_stamp = ?", [_aware(at)]
+        con, "SELECT version FROM meta.versions WHERE kind = 'live' AND time_stamp = ?", [as_utc(at)]
     )
     return row[0] if row else None
 
@@ -82,7 +54,7 @@ def live_version(con: duckdb.DuckDBPyConnection, datastack: str, at: datetime) -
         con.execute(
             "INSERT INTO meta.versions (datastack, version, time_stamp, expires_on, expired, seen_at, kind) "
             "VALUES (?, ?, ?, NULL, NULL, ?, 'live')",
-            [datastack, version, _aware(at), datetime.now(UTC)],
+            [datastack, version, as_utc(at), datetime.now(UTC)],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -107,8 +79,4 @@ def live_versions(con: duckdb.DuckDBPyConnection) -> dict[int, datetime]:
     rows = con.execute(
         "SELECT version, time_stamp FROM meta.versions WHERE kind = 'live' ORDER BY version"
     ).fetchall()
-    return {v: ts.astimezone(UTC) for v, ts in rows}
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+    return {v: as_utc(ts) for v, ts in rows}

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import duckdb
 
+from . import snapshots
+from .sqlfiles import view_roles
+
 # Past this many proofread cells the wide PIVOT needs more memory than a laptop has (14,360 cells
 # passed 14 GB in the benchmarks); use the long form connectivity_pairs there.
 MAX_MATRIX_CELLS = 5_000
@@ -24,13 +27,7 @@ def matrix_macro_name(version: int) -> str:
 def refresh_matrix(con: duckdb.DuckDBPyConnection, version: int) -> str | None:
     """Create or drop the version's matrix macro to match what is snapshotted; returns its name."""
     name = matrix_macro_name(version)
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT role FROM meta.current_snapshots WHERE version = ?", [version]
-        ).fetchall()
-    }
-    if not {"proofreading", "synapses"} <= have:
+    if not set(view_roles()["connections"]) <= snapshots.current_roles(con, version):
         con.execute(f"DROP MACRO TABLE IF EXISTS {name}")
         return None
     ids = [

@@ -17,7 +17,6 @@ import polars as pl
 from .errors import WarehouseError
 
 INT64_MAX = 2**63 - 1
-ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
 DIRECTIONS = ("output", "input")
 _DIGITS = re.compile(r"\d+")
 
@@ -75,7 +74,7 @@ def partners(
     """The partners macro for one root id and direction, largest first (all partners unless `top`)."""
     root = parse_root_id(root_id)
     check_direction(direction)
-    wh.require(version, ROLES)
+    wh.require(version, wh.roles_for("partners"))
     sql = "FROM partners($root, $v, direction := $direction)"
     params: dict[str, Any] = {"root": root, "v": version, "direction": direction}
     if top is not None:
@@ -87,7 +86,7 @@ def partners(
 def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCard:
     """The neuron's summary, its `top` partners each way and its history; refuses an unknown root."""
     root = parse_root_id(root_id)
-    wh.require(version, ROLES)
+    wh.require(version, wh.roles_for("partners", "neuron_summary", "root_history"))
     summary = (
         wh.con.sql("FROM neuron_summary($root, $v)", params={"root": root, "v": version}).pl().to_dicts()[0]
     )

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 import duckdb
 
 from . import __version__
-from .config import ROLES, DatastackConfig
-from .connection import fetch_one
+from .config import DatastackConfig
+from .connection import fetch_one, transaction
 from .errors import SchemaMismatch
 from .sqlfiles import apply_all, sql_hash
-from .tables import TableLayout, column_ddl
+from .store import DuckStore
 
-SCHEMA_VERSION = 2  # 2: meta.versions.kind ('materialized' or 'live')
+SCHEMA_VERSION = 3  # 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -53,65 +53,49 @@ COMMENT ON VIEW meta.current_snapshots IS
 """
 
 
-def layouts(cfg: DatastackConfig) -> dict[str, TableLayout]:
-    return {role: TableLayout(role, cfg.table(role)) for role in ROLES}
-
-
-def _raw_ddl(layout: TableLayout) -> str:
-    schema = layout.schema
-    stage = f"CREATE TABLE IF NOT EXISTS {layout.stage_table} (snapshot_id INTEGER, chunk_id INTEGER, "
-    stage += column_ddl(schema, schema.names) + ");"
-    if not layout.split:
-        return stage + (
-            f"CREATE TABLE IF NOT EXISTS {layout.raw} (snapshot_id INTEGER, version INTEGER, "
-            + column_ddl(schema, schema.names)
-            + ");"
-        )
-    cols = ", ".join(f'f."{c}"' if c in layout.fixed_columns else f'r."{c}"' for c in schema.names)
-    return stage + (
-        f"CREATE TABLE IF NOT EXISTS {layout.fixed_table} ({column_ddl(schema, layout.fixed_columns)});"
-        f"CREATE TABLE IF NOT EXISTS {layout.rows_table} (snapshot_id INTEGER, version INTEGER, "
-        f"{column_ddl(schema, layout.varying_columns)});"
-        f"CREATE OR REPLACE VIEW {layout.raw} AS SELECT r.snapshot_id, r.version, {cols} "
-        f"FROM {layout.rows_table} r JOIN {layout.fixed_table} f USING (id);"
-        f"COMMENT ON VIEW {layout.raw} IS 'Rows of {layout.name} as CAVE returns them, one per snapshot: "
-        "columns that never change stored once (__fixed), root ids per version (__rows).';"
-    )
-
-
 def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
-    con.execute("BEGIN TRANSACTION")
-    con.execute(META_DDL)
-    con.execute(
-        "INSERT INTO meta.warehouse VALUES ('schema_version', ?), ('datastack', ?), ('created_at', ?), "
-        "('created_by', ?)",
-        [str(SCHEMA_VERSION), cfg.name, datetime.now(UTC).isoformat(), f"microns-warehouse {__version__}"],
-    )
-    con.execute(
-        "INSERT INTO meta.datastack VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            cfg.name,
-            cfg.server_address,
-            *cfg.voxel_resolution_nm,
-            cfg.pia_y_voxels,
-            cfg.viewer_site,
-            json.dumps(cfg.tables),
-        ],
-    )
-    for layout in layouts(cfg).values():
-        con.execute(_raw_ddl(layout))
-    _apply_sql(con, cfg)
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(META_DDL)
+        con.execute(
+            "INSERT INTO meta.warehouse VALUES ('schema_version', ?), ('datastack', ?), ('created_at', ?), "
+            "('created_by', ?)",
+            [
+                str(SCHEMA_VERSION),
+                cfg.name,
+                datetime.now(UTC).isoformat(),
+                f"microns-warehouse {__version__}",
+            ],
+        )
+        con.execute(
+            "INSERT INTO meta.datastack VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                cfg.name,
+                cfg.server_address,
+                *cfg.voxel_resolution_nm,
+                cfg.pia_y_voxels,
+                cfg.viewer_site,
+                json.dumps(cfg.tables),
+            ],
+        )
+        DuckStore(con, cfg).create_tables()
+        _apply_sql(con, cfg)
 
 
 def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
     # The viewer links' layers (sql/macros/neuroglancer_state.sql) are written in from these; '' means
     # not configured. They go in first: apply_all reads them.
     con.execute(
-        "INSERT OR REPLACE INTO meta.warehouse VALUES ('segmentation_source', ?), ('image_source', ?)",
-        [str(cfg.extra.get("segmentation_source", "")), str(cfg.extra.get("image_source", ""))],
+        "INSERT OR REPLACE INTO meta.warehouse VALUES ('segmentation_source', ?), ('image_source', ?), "
+        "('proofread_filter', ?)",
+        [
+            str(cfg.extra.get("segmentation_source", "")),
+            str(cfg.extra.get("image_source", "")),
+            json.dumps(cfg.proofread_filter, sort_keys=True),
+        ],
     )
-    apply_all(con, layouts(cfg))
+    # The table names a datastack gives each role, including roles added since the file was made.
+    con.execute("UPDATE meta.datastack SET tables = ? WHERE name = ?", [json.dumps(cfg.tables), cfg.name])
+    apply_all(con, DuckStore(con, cfg).relations())
     con.execute(
         "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
         [sql_hash(), __version__],
@@ -140,10 +124,18 @@ def _add_version_kind(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Migrations from schema version N to N+1, applied in one transaction with the SQL re-applied.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _add_version_kind}
+def _nothing_but_new_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 2 -> 3: the nucleus role. Its raw tables are created with every role's (IF NOT
+    EXISTS) right after the migrations; its snapshots come with the next ingest of a version."""
 
 
-def check_version(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> None:
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: _add_version_kind,
+    2: _nothing_but_new_tables,
+}
+
+
+def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> None:
     version = file_schema_version(con)
     if version is None:
         raise SchemaMismatch(f"{path} is a DuckDB file but not a microns-warehouse (no meta.warehouse table)")
@@ -173,18 +165,12 @@ def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
     current = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
     if version == SCHEMA_VERSION and current and current[0] == sql_hash():
         return False
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         while version < SCHEMA_VERSION:
             MIGRATIONS[version](con)
             version += 1
         con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
         con.execute(META_DDL)
-        for layout in layouts(cfg).values():
-            con.execute(_raw_ddl(layout))
+        DuckStore(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
         _apply_sql(con, cfg)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return True

@@ -12,7 +12,9 @@ a file comes after every other file whose object it names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -20,12 +22,13 @@ from importlib import resources
 import duckdb
 
 from .errors import WarehouseError
-from .tables import TableLayout
+from .registry import in_order
+from .store import TableLayout
 
 LAYERS = ("macros", "staging", "analysis")
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|fixed|datastack|warehouse)\.(\w+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|fixed|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 # meta.warehouse keys a file may template (the viewer links' layer sources).
-SETTING_KEYS = ("segmentation_source", "image_source")
+SETTING_KEYS = ("segmentation_source", "image_source", "proofread_filter")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def render(text: str, layouts: dict[str, TableLayout], settings: dict[str, objec
 
     def sub(m: re.Match) -> str:
         kind, role = m.group(1), m.group(2)
+        if kind == "filter":
+            return _predicate(settings.get(f"warehouse.{role}_filter"), role)
         if kind in ("datastack", "warehouse"):
             key = f"{kind}.{role}"
             if key not in settings:
@@ -81,6 +86,15 @@ def render(text: str, layouts: dict[str, TableLayout], settings: dict[str, objec
         return {"raw": layout.raw, "rows": layout.rows_table, "fixed": layout.fixed_table}[kind]
 
     return _PLACEHOLDER.sub(sub, text)
+
+
+def _predicate(spec: object, name: str) -> str:
+    """`{{filter.proofread}}`: the datastack's proofread filter ({"status_axon": "t"}) as SQL, so the
+    view and the synapse query (which reads the view's cells) share one master, datastacks.toml."""
+    if not spec:
+        raise WarehouseError(f"SQL refers to the {name} filter, which this file does not record")
+    values = json.loads(spec) if isinstance(spec, str) else spec
+    return "(" + " AND ".join(f'"{col}" = {_literal(v)}' for col, v in sorted(values.items())) + ")"
 
 
 def _literal(value: object) -> str:
@@ -114,11 +128,50 @@ def _without_comments(text: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
 
 
+def dependencies(files: list[SqlFile]) -> dict[str, set[str]]:
+    """For each file, the other sql/ objects its code names."""
+    names = {f.name for f in files}
+    code = {f.name: _without_comments(f.text) for f in files}
+    return {f.name: {n for n in names if n != f.name and re.search(rf"\b{n}\b", code[f.name])} for f in files}
+
+
+def roles_of(files: list[SqlFile] | None = None) -> dict[str, tuple[str, ...]]:
+    """The table roles each view or macro reads, directly (`{{raw.<role>}}`) or through the
+    objects it names: what must be snapshotted at a version before the view can answer for it.
+    Read from the SQL itself, so no list of views per role is kept by hand."""
+    files = files if files is not None else sql_files()
+    deps = dependencies(files)
+    direct = {
+        f.name: {
+            m.group(2)
+            for m in _PLACEHOLDER.finditer(_without_comments(f.text))
+            if m.group(1) in ("raw", "rows", "fixed")
+        }
+        for f in files
+    }
+    out: dict[str, tuple[str, ...]] = {}
+
+    def walk(name: str, seen: set[str]) -> set[str]:
+        roles = set(direct[name])
+        for d in deps[name] - seen:
+            roles |= walk(d, seen | {d})
+        return roles
+
+    for f in files:
+        out[f.name] = tuple(in_order(walk(f.name, {f.name})))
+    return out
+
+
+@functools.cache
+def view_roles() -> dict[str, tuple[str, ...]]:
+    """`roles_of` the shipped sql/ files, read once a process."""
+    return roles_of()
+
+
 def ordered(files: list[SqlFile]) -> list[SqlFile]:
     """Files in an order where every object comes after the objects its text names."""
     names = {f.name for f in files}
-    code = {f.name: _without_comments(f.text) for f in files}
-    deps = {f.name: {n for n in names if n != f.name and re.search(rf"\b{n}\b", code[f.name])} for f in files}
+    deps = dependencies(files)
     by_name = {f.name: f for f in files}
     done: list[SqlFile] = []
     placed: set[str] = set()
@@ -137,7 +190,14 @@ def apply_all(con: duckdb.DuckDBPyConnection, layouts: dict[str, TableLayout]) -
     """Create or replace every view and macro; returns their names in the order applied."""
     applied = []
     settings = file_settings(con)
-    for f in ordered(sql_files()):
+    files = sql_files()
+    # What each object needs snapshotted, for at_version() and any reader: read from the SQL.
+    con.execute("CREATE OR REPLACE TABLE meta.view_roles (object_name VARCHAR, role VARCHAR)")
+    con.executemany(
+        "INSERT INTO meta.view_roles VALUES (?, ?)",
+        [(name, r) for name, roles in roles_of(files).items() for r in roles],
+    )
+    for f in ordered(files):
         try:
             con.execute(render(f.text, layouts, settings))
         except duckdb.Error as exc:

@@ -18,17 +18,24 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from warehouse.timestamps import as_utc
+
 from ..chunks import Spec
 
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """A materialization version as CAVE describes it (naive UTC timestamps, as the server)."""
+    """A materialization version as CAVE describes it; times are aware UTC (warehouse/timestamps.py),
+    whatever the source gave."""
 
     version: int
     time_stamp: datetime
     expires_on: datetime
     expired: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time_stamp", as_utc(self.time_stamp))
+        object.__setattr__(self, "expires_on", as_utc(self.expires_on))
 
     def as_json(self) -> dict:
         fmt = "%Y-%m-%dT%H:%M:%S.%f"

@@ -36,7 +36,6 @@ to caveclient and never printed, logged or stored; error messages never quote it
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import re
 import threading
@@ -44,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -52,10 +51,12 @@ import pyarrow.compute as pc
 import requests
 from requests.adapters import HTTPAdapter
 
+from warehouse import settings
 from warehouse.config import DatastackConfig
 from warehouse.errors import AuthError, RetryableSourceError, SourceError
-from warehouse.live import format_timestamp
-from warehouse.tables import SCHEMAS, conform
+from warehouse.registry import schema_of
+from warehouse.tables import conform
+from warehouse.timestamps import as_utc, format_timestamp
 
 from ..chunks import Spec
 from ..retry import RetryPolicy
@@ -67,8 +68,6 @@ _CAP_RES = (re.compile(r"Limited query to (\d+) rows"), re.compile(r"equal or mo
 _LIVE_DEFAULTS = {"valid": True, "valid_ref": True, "superceded_id": None}
 _LIVE_NOTICE = "Deprecation: this method is to facilitate beta testing"
 _notice_lock = threading.Lock()
-DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the server before a request is given up
-TIMEOUT_ENV = "MWH_CAVE_TIMEOUT"
 # Status codes worth another try: request timeout, rate limited, and every server-side error.
 _RETRYABLE_4XX = (408, 429)
 _EXACT_FLOAT_INT = 2**53  # caveclient reads Arrow through pandas: an int column with nulls turns float
@@ -124,7 +123,7 @@ class CaveSource:
         self.datastack = cfg.name
         self.server = (server or cfg.server_address).rstrip("/")
         self.row_cap = row_cap or cfg.row_cap
-        self.timeout = float(timeout if timeout is not None else _env_timeout())
+        self.timeout = float(timeout if timeout is not None else settings.cave_timeout())
         self.retry = retry or RetryPolicy()  # for the source's own calls (versions, counts)
         self.client_version = caveclient.__version__
         self.label = f"caveclient {caveclient.__version__} @ {self.server}"
@@ -141,7 +140,7 @@ class CaveSource:
     # ------------------------------------------------------------------------------ the token
     def _find_token(self, token: str | None) -> str:
         """$CAVE_TOKEN, else the file caveclient itself would read for this server."""
-        token = (token or os.environ.get("CAVE_TOKEN") or "").strip() or None
+        token = (token or "").strip() or settings.cave_token()
         if token is None:
             from caveclient.auth import AuthClient
 
@@ -176,7 +175,7 @@ class CaveSource:
             cls = SourceError if at_start else RetryableSourceError
             raise cls(
                 f"the CAVE server {self.server} did not answer within {deadline:.0f} s while connecting; "
-                f"try again later (or raise ${TIMEOUT_ENV})"
+                f"try again later (or raise ${settings.CAVE_TIMEOUT_ENV})"
             ) from None
         if not ok:
             raise self._explain(value, "connecting", at_start=at_start) from None
@@ -298,7 +297,7 @@ class CaveSource:
         for m in metadata:
             v = int(m["version"])
             info = VersionInfo(
-                v, _naive_utc(m.get("time_stamp")), _naive_utc(m.get("expires_on")), v not in available
+                v, as_utc(m.get("time_stamp")), as_utc(m.get("expires_on")), v not in available
             )
             if include_expired or not info.expired:
                 out.append(info)
@@ -344,7 +343,7 @@ class CaveSource:
                 raise self._explain(exc, doing) from None
             cap = conn.cap
         data = pa.Table.from_pandas(df, preserve_index=False)
-        schema = SCHEMAS[role]
+        schema = schema_of(role)
         for name, value in _LIVE_DEFAULTS.items():
             if name in schema.names and name not in data.column_names:
                 typ = schema.field(name).type
@@ -420,7 +419,7 @@ def _drop_live_query_notice() -> None:
 def _refuse_rounded_ids(data: pa.Table, role: str, doing: str) -> None:
     """An int64 column that came back as float (caveclient goes through pandas, where an integer
     column with a null turns float) is exact only below 2**53; root ids are not, so refuse."""
-    schema = SCHEMAS[role]
+    schema = schema_of(role)
     for f in schema:
         if f.name not in data.column_names or not pa.types.is_integer(f.type):
             continue
@@ -440,19 +439,6 @@ def _how_to_set_token(server: str) -> str:
         f"python -c \"from caveclient import CAVEclient; CAVEclient.setup_token('{server}')\" "
         f"(new tokens: {server}/auth/api/v1/create_token)"
     )
-
-
-def _env_timeout() -> float:
-    raw = os.environ.get(TIMEOUT_ENV)
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SourceError(f"${TIMEOUT_ENV} must be a number of seconds, not '{raw}'") from None
-    if value <= 0:
-        raise SourceError(f"${TIMEOUT_ENV} must be positive, not {raw}")
-    return value
 
 
 def _status(exc: requests.HTTPError) -> int | None:
@@ -494,13 +480,3 @@ def _server_message(exc: requests.HTTPError) -> str:
             pass
         return (resp.reason or resp.text or "")[:200].replace("\n", " ")
     return str(exc).split(" for url")[0][:200]
-
-
-def _naive_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value

@@ -11,11 +11,12 @@ was then. A time before its oldest available version has no state to give and is
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 
 from warehouse.tables import conform
+from warehouse.timestamps import as_utc
 
 from ..chunks import Spec, matches
 from ..synthetic import SyntheticDatastack, merged_table
@@ -56,11 +57,11 @@ class DemoSource:
     def version_at(self, at: datetime) -> int:
         """The version whose state the datastack had at `at` (see the module docstring)."""
         from warehouse.errors import SourceError
-        from warehouse.live import format_timestamp
+        from warehouse.timestamps import format_timestamp
 
-        naive = at.astimezone(UTC).replace(tzinfo=None)
+        at = as_utc(at)
         available = sorted((v for v in self.ds.versions if not v.expired), key=lambda v: v.time_stamp)
-        before = [v for v in available if v.time_stamp <= naive]
+        before = [v for v in available if v.time_stamp <= at]
         if not before:
             oldest = available[0]
             raise SourceError(

@@ -23,18 +23,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from warehouse.config import ROLES, DatastackConfig
+from warehouse.config import DatastackConfig
 from warehouse.errors import SourceError
-from warehouse.tables import SCHEMAS
+from warehouse.registry import ROLE_NAMES, role, schema_of
 
 DATA_SUFFIX = ".csv.gz"
 HEADER_SUFFIX = "_header.csv"
-# File names CAVE publishes a role's table under, tried in order ({table} = the configured name).
-# A datastack can name its own in datastacks.toml: [<ds>.dump_tables] synapses = "...".
-DEFAULT_DUMP_NAMES = {
-    "synapses": ("{table}_v1_filtered_view", "{table}"),
-}
-OTHER_DUMP_NAMES = ("{table}", "{table}_merged")
 
 # Database type names (PostgreSQL's, as the header files give them) by the kind of value they hold.
 INTEGER_TYPES = {"bigint", "integer", "smallint", "int", "int2", "int4", "int8", "serial", "bigserial"}
@@ -68,11 +62,12 @@ def _normal_type(name: str) -> str:
     return re.sub(r"\(.*\)$", "", t).strip()  # varchar(64), numeric(10,2), timestamp(6) with...
 
 
-def dump_names(cfg: DatastackConfig, role: str) -> list[str]:
-    configured = cfg.extra.get("dump_tables", {}).get(role)
-    patterns = DEFAULT_DUMP_NAMES.get(role, OTHER_DUMP_NAMES)
+def dump_names(cfg: DatastackConfig, role_name: str) -> list[str]:
+    """File names a role's table is published under, tried in order: the datastack's own
+    (datastacks.toml `[<ds>.dump_tables]`), then the registry's patterns for the configured name."""
+    configured = cfg.extra.get("dump_tables", {}).get(role_name)
     names = [configured] if configured else []
-    return names + [p.format(table=cfg.table(role)) for p in patterns]
+    return names + [p.format(table=cfg.table(role_name)) for p in role(role_name).dump_names]
 
 
 def find_dumps(path: Path, cfg: DatastackConfig, roles: list[str] | None = None) -> list[DumpTable]:
@@ -80,25 +75,25 @@ def find_dumps(path: Path, cfg: DatastackConfig, roles: list[str] | None = None)
     path = Path(path)
     if not path.exists():
         raise DumpError(f"--dump {path} does not exist")
-    wanted = list(roles or ROLES)
+    wanted = list(roles or ROLE_NAMES)
     if path.is_file():
         if not path.name.endswith(DATA_SUFFIX):
             raise DumpError(f"--dump {path} is not a {DATA_SUFFIX} dump file (nor a folder of them)")
         name = path.name[: -len(DATA_SUFFIX)]
-        for role in ROLES:
-            if name in dump_names(cfg, role):
-                if role not in wanted:
-                    raise DumpError(f"{path.name} holds the {role} table, which --tables leaves out")
-                return [_table(role, name, path.parent)]
-        known = ", ".join(n + DATA_SUFFIX for r in ROLES for n in dump_names(cfg, r))
+        for r in ROLE_NAMES:
+            if name in dump_names(cfg, r):
+                if r not in wanted:
+                    raise DumpError(f"{path.name} holds the {r} table, which --tables leaves out")
+                return [_table(r, name, path.parent)]
+        known = ", ".join(n + DATA_SUFFIX for r in ROLE_NAMES for n in dump_names(cfg, r))
         raise DumpError(
             f"{path.name} is not a dump of a table configured for {cfg.name}; expected one of: {known}"
         )
     found = []
-    for role in wanted:
-        for name in dump_names(cfg, role):
+    for r in wanted:
+        for name in dump_names(cfg, r):
             if (path / (name + DATA_SUFFIX)).exists():
-                found.append(_table(role, name, path))
+                found.append(_table(r, name, path))
                 break
     if not found:
         looked = ", ".join(n + DATA_SUFFIX for r in wanted for n in dump_names(cfg, r))
@@ -144,7 +139,7 @@ def read_header(dump: DumpTable) -> list[tuple[str, str]]:
 
 def plan_columns(dump: DumpTable, header: list[tuple[str, str]]) -> ColumnPlan:
     """Match the header's columns to the role's schema by name and type, or say which one is wrong."""
-    schema = SCHEMAS[dump.role]
+    schema = schema_of(dump.role)
     where = f"{dump.header.name}"
     seen: set[str] = set()
     parse_types: dict[str, pa.DataType] = {}

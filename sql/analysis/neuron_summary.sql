@@ -1,5 +1,5 @@
 -- What is this neuron, at one version? One row for any root id: whether it is proofread (and how),
--- its merged cell type and nucleus, its position in voxels and micrometres with depth below the
+-- its merged cell type, its nucleus (from the nucleus table: id, count, soma volume), its position in voxels and micrometres with depth below the
 -- pia (the proofreading point if proofread, else its nucleus's point, else NULL), its synapses and
 -- partners in each direction as the partners macro counts them (every synapse in the version's
 -- synapse snapshot, autapses included and counted separately too), and a neuroglancer link.
@@ -11,7 +11,7 @@ SELECT
     root_id::BIGINT AS pt_root_id, v AS version,
     p.proofread, p.strategy_axon,
     (SELECT cell_type FROM cell_types t WHERE t.version = v AND t.pt_root_id = root_id) AS cell_type,
-    p.nucleus_id, p.n_nuclei,
+    p.nucleus_id, p.n_nuclei, p.nucleus_volume,
     p.x AS position_x, p.y AS position_y, p.z AS position_z,
     p.x * voxel_um('x') AS x_um, p.y * voxel_um('y') AS y_um, p.z * voxel_um('z') AS z_um,
     depth_um(p.y) AS depth_um,
@@ -19,7 +19,7 @@ SELECT
     CASE WHEN p.x IS NOT NULL THEN neuroglancer_url(root_id, p.x, p.y, p.z) END AS neuroglancer_url
 FROM (
     SELECT
-        pr.proofread, pr.strategy_axon, nu.nucleus_id, nu.n_nuclei,
+        pr.proofread, pr.strategy_axon, nu.nucleus_id, nu.n_nuclei, nu.nucleus_volume,
         coalesce(pr.x, nu.x) AS x, coalesce(pr.y, nu.y) AS y, coalesce(pr.z, nu.z) AS z
     FROM (
         SELECT
@@ -30,14 +30,10 @@ FROM (
     (
         SELECT
             min(nucleus_id) AS nucleus_id, count(DISTINCT nucleus_id) AS n_nuclei,
-            arg_min(x, nucleus_id) AS x, arg_min(y, nucleus_id) AS y, arg_min(z, nucleus_id) AS z
-        FROM (
-            SELECT nucleus_id, pt_position_x AS x, pt_position_y AS y, pt_position_z AS z
-            FROM stg_cell_types_auto WHERE version = v AND pt_root_id = root_id AND root_id <> 0
-            UNION
-            SELECT nucleus_id, pt_position_x, pt_position_y, pt_position_z
-            FROM stg_cell_types_manual WHERE version = v AND pt_root_id = root_id AND root_id <> 0
-        ) both_tables
+            arg_min(volume, nucleus_id) AS nucleus_volume,
+            arg_min(pt_position_x, nucleus_id) AS x, arg_min(pt_position_y, nucleus_id) AS y,
+            arg_min(pt_position_z, nucleus_id) AS z
+        FROM stg_nucleus WHERE version = v AND pt_root_id = root_id AND root_id <> 0
     ) nu
 ) p,
 (
@@ -49,6 +45,7 @@ FROM (
         count(*) FILTER (WHERE pre_pt_root_id = root_id AND post_pt_root_id = root_id) AS autapses
     FROM stg_synapses
     WHERE version = v AND (pre_pt_root_id = root_id OR post_pt_root_id = root_id)
-      AND (SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading'))
+      AND (SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading')
+           AND require_snapshot(v, 'nucleus'))
 ) s;
-COMMENT ON MACRO TABLE neuron_summary IS 'One root id at a version: proofread or not, cell type, nucleus, position (voxels, um, depth), synapses and partners each way, neuroglancer link.';
+COMMENT ON MACRO TABLE neuron_summary IS 'One root id at a version: proofread or not, cell type, nucleus (id, count, soma volume in um^3), position (voxels, um, depth), synapses and partners each way, neuroglancer link.';

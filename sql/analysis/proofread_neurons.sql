@@ -1,6 +1,9 @@
 -- Which cells have a proofread axon at each version? The notebook's first step: the proofreading
--- table filtered on status_axon = 't' (1,436 cells at minnie65_public v1181). Positions are given in
--- voxels and in micrometres, with depth below the pia, and a neuroglancer link to the cell.
+-- table filtered on the datastack's proofread filter (status_axon = 't' on minnie65_public: 1,436
+-- cells at v1181; datastacks.toml is its one master, and the synapse ingest takes the synapses of
+-- exactly these cells). Positions are given in voxels and in micrometres, with depth below the
+-- pia, a neuroglancer link to the cell, and the cell's nucleus id from the nucleus table (the
+-- smallest when a merged root has several; NULL when no nucleus is on the root).
 -- Grain: one row per proofread cell per version.
 CREATE OR REPLACE VIEW proofread_neurons AS
 SELECT
@@ -11,9 +14,17 @@ SELECT
     p.pt_position_y * voxel_um('y') AS y_um,
     p.pt_position_z * voxel_um('z') AS z_um,
     depth_um(p.pt_position_y) AS depth_um,
-    neuroglancer_url(p.pt_root_id, p.pt_position_x, p.pt_position_y, p.pt_position_z) AS neuroglancer_url
+    neuroglancer_url(p.pt_root_id, p.pt_position_x, p.pt_position_y, p.pt_position_z) AS neuroglancer_url,
+    n.nucleus_id, coalesce(n.n_nuclei, 0) AS n_nuclei
 FROM stg_proofreading p
-WHERE p.status_axon = 't';
-COMMENT ON VIEW proofread_neurons IS 'Cells with a proofread axon (status_axon = ''t'') per version; positions in voxels and um, depth_um below the pia.';
+LEFT JOIN (
+    SELECT version, pt_root_id, min(nucleus_id) AS nucleus_id, count(*) AS n_nuclei
+    FROM stg_nucleus
+    WHERE pt_root_id <> 0
+    GROUP BY version, pt_root_id
+) n ON n.version = p.version AND n.pt_root_id = p.pt_root_id
+WHERE {{filter.proofread}};
+COMMENT ON VIEW proofread_neurons IS 'Cells with a proofread axon (the datastack''s proofread filter, status_axon = ''t'') per version; positions in voxels and um, depth_um below the pia; nucleus_id.';
+COMMENT ON COLUMN proofread_neurons.nucleus_id IS 'The cell''s nucleus id (stable across versions); the smallest when n_nuclei > 1, NULL when 0.';
 COMMENT ON COLUMN proofread_neurons.pt_root_id IS 'Root id at this version (changes when the cell is edited).';
 COMMENT ON COLUMN proofread_neurons.neuroglancer_url IS 'Link to the datastack''s neuroglancer with this cell selected, centred on pt_position.';

@@ -6,15 +6,13 @@ line on stderr with a non-zero exit. Data goes to stdout, messages to stderr.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC
 from pathlib import Path
 
 import click
 import duckdb
 
-from .. import __version__
-from ..config import default_db_path
+from .. import __version__, settings
 from ..errors import WarehouseError
 
 # Reports go one level down, so that running mwh from a checkout of this repository never mixes
@@ -54,7 +52,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _fail(ctx: click.Context, message: str, exc: BaseException) -> None:
-    if os.environ.get("MWH_DEBUG") or (ctx.obj or {}).get("verbose"):
+    if settings.debug() or (ctx.obj or {}).get("verbose"):
         raise exc
     click.echo(f"Error: {message}", err=True)
     ctx.exit(1)
@@ -73,7 +71,7 @@ def db_option(f):
 
 
 def db_path(db: Path | None) -> Path:
-    return Path(db) if db is not None else default_db_path()
+    return Path(db) if db is not None else settings.db_path()
 
 
 class ParsedType(click.ParamType):
@@ -99,7 +97,7 @@ def _root_id(value):
 
 def _timestamp(value):
     """An ISO 8601 time, UTC when it has no offset, not in the future."""
-    from ..live import parse_timestamp
+    from ..timestamps import parse_timestamp
 
     return parse_timestamp(value)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import catalog, snapshots
 from ..errors import WarehouseError
 from .common import cli, db_option, db_path, format_utc
 
@@ -35,12 +36,8 @@ def versions(db, datastack, server, local) -> None:
         with open_warehouse(db) as wh:
             datastack = datastack or wh.datastack
             if datastack == wh.datastack:
-                for role, v in wh.con.execute("SELECT role, version FROM meta.current_snapshots").fetchall():
-                    held.setdefault(v, []).append(role)
-                recorded = wh.con.execute(
-                    "SELECT version, time_stamp, expires_on, expired, kind = 'live' FROM meta.versions "
-                    "ORDER BY version"
-                ).fetchall()
+                held = snapshots.roles_by_version(wh.con)
+                recorded = catalog.recorded_versions(wh.con)
     elif local:
         raise WarehouseError(f"no warehouse at {db}")
     if datastack is None:
@@ -93,24 +90,27 @@ def status(db) -> None:
         click.echo(f"file:       {db.resolve()} ({db.stat().st_size / 1e6:.1f} MB)")
         click.echo(f"datastack:  {wh.datastack}")
         click.echo(f"schema:     {SCHEMA_VERSION}")
-        rows = c.execute(
-            "SELECT version, role, table_name, row_count, finished_at FROM meta.current_snapshots ORDER BY version, role"
-        ).fetchall()
-        from ..live import format_timestamp, live_versions
+        from ..live import live_versions
+        from ..timestamps import format_timestamp
 
         lives = live_versions(c)
-        if not rows:
+        held = snapshots.current(c)
+        if not held:
             click.echo("snapshots:  none yet")
-        for v, role, table, n, fin in rows:
-            at = f"  live at {format_timestamp(lives[v])}" if v in lives else ""
-            click.echo(f"  v{v:<6} {role:<18} {table:<36} {n:>12,} rows  {format_utc(fin)}{at}")
-        for _sid, table, v, done, total, msg, expired in c.execute(
-            "SELECT s.snapshot_id, s.table_name, s.version, count(*) FILTER (c.status = 'done'), "
-            "count(*) FILTER (c.status <> 'split'), s.message, coalesce(any_value(mv.expired), false) "
-            "FROM meta.snapshots s JOIN meta.chunks c USING (snapshot_id) "
-            "LEFT JOIN meta.versions mv ON mv.datastack = s.datastack AND mv.version = s.version "
-            "WHERE s.status = 'incomplete' GROUP BY s.snapshot_id, s.table_name, s.version, s.message ORDER BY 1"
-        ).fetchall():
+        for h in held:
+            at = f"  live at {format_timestamp(lives[h.version])}" if h.version in lives else ""
+            click.echo(
+                f"  v{h.version:<6} {h.role:<18} {h.table:<36} {h.rows:>12,} rows  {format_utc(h.finished_at)}{at}"
+            )
+        for u in snapshots.unfinished(c):
+            table, v, done, total, msg, expired = (
+                u.table,
+                u.version,
+                u.chunks_done,
+                u.chunks_total,
+                u.message,
+                u.version_expired,
+            )
             again = f"--timestamp {format_timestamp(lives[v])}" if v in lives else f"--version {v}"
             if expired and v not in lives:
                 # The server will not answer for it any more: say so rather than ask for a re-run.

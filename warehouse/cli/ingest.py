@@ -112,8 +112,8 @@ def ingest(
     from ingest.progress import Progress
     from ingest.run import (
         IngestOptions,
+        check_source_version,
         check_timestamp,
-        check_version,
         ingest_at,
         ingest_version,
         resolve_roles,
@@ -133,7 +133,7 @@ def ingest(
     elif not Path(db).exists():
         # Before a new file is created for nothing. An existing file is checked by ingest_version,
         # which first records what the server says, so an expiry reaches `mwh status`.
-        check_version(source, version)
+        check_source_version(source, version)
     live = None
     with open_for_datastack(db, datastack) as wh:
         options = IngestOptions(
@@ -153,7 +153,7 @@ def ingest(
         extra = f", {o.splits} split(s), {o.retries} retry(ies)" if o.action != "unchanged" else ""
         click.echo(f"{o.table} v{o.version}: {o.rows:,} rows ({o.action}{extra})", err=True)
     if live is not None:
-        from ..live import format_timestamp
+        from ..timestamps import format_timestamp
 
         click.echo(
             f"live snapshot at {format_timestamp(live.timestamp)} is version {live.version} of this file; "

@@ -51,16 +51,14 @@ def report(db, name, version, out, root_id, weighted) -> None:
     import reports as reports_pkg
     from reports.publish import publish
 
-    from .. import catalog
+    from .. import snapshots
     from ..api import open as open_warehouse
 
     if name is not None:
         reports_pkg.get(name)
     with open_warehouse(db_path(db)) as wh:
         if version is None:
-            version = catalog.latest_version(
-                wh.con, ["proofreading", "synapses", "cell_types_manual", "cell_types_auto"]
-            )
+            version = snapshots.latest_complete_version(wh.con, wh.roles_for(*reports_pkg.views_of(name)))
             if version is None:
                 raise WarehouseError(f"{wh.path} holds no fully snapshotted version; run mwh ingest first")
         options = {"root_id": root_id} if root_id is not None else {}

@@ -1,0 +1,304 @@
+"""The store: the only writer of the raw layer, and what readers get a role's rows from.
+
+It creates the raw and staging tables, stages a chunk's rows, moves a verified snapshot's staged
+rows into raw, discards or replaces a snapshot's rows, appends a whole file straight into raw, and
+names the relation the views read for each role. The snapshot bookkeeping that goes with each step
+(warehouse/snapshots.py) is the caller's, in the same transaction.
+
+`DuckStore` keeps everything in the DuckDB file. A role with stable columns (the synapse table) is
+stored split: those columns once per row id in `raw."<table>__fixed"`, the rest per snapshot in
+`raw."<table>__rows"`, and the view `raw."<table>"` joins them back, so a second version of the
+337 M-row table costs only its root ids. Every other role is one table `raw."<table>"` with
+`snapshot_id` and `version` in front of its columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .config import DatastackConfig
+from .connection import fetch_one
+from .errors import WarehouseError
+from .registry import ROLE_NAMES, TableRole, role
+from .tables import column_ddl
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Where a role's rows live in the DuckDB file."""
+
+    role: str
+    name: str  # the CAVE table name, kept as the raw table's name
+
+    @property
+    def entry(self) -> TableRole:
+        return role(self.role)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.entry.schema
+
+    @property
+    def split(self) -> bool:
+        return self.entry.split
+
+    @property
+    def fixed_columns(self) -> tuple[str, ...]:
+        return self.entry.stable_columns
+
+    @property
+    def varying_columns(self) -> tuple[str, ...]:
+        if not self.split:
+            return tuple(self.schema.names)
+        return ("id",) + tuple(c for c in self.schema.names if c not in self.fixed_columns)
+
+    @property
+    def raw(self) -> str:
+        """The relation views read: a table, or a view joining the split storage back together."""
+        return f'raw."{self.name}"'
+
+    @property
+    def rows_table(self) -> str:
+        return f'raw."{self.name}__rows"' if self.split else self.raw
+
+    @property
+    def fixed_table(self) -> str:
+        return f'raw."{self.name}__fixed"'
+
+    @property
+    def stage_table(self) -> str:
+        return f'stage."{self.name}"'
+
+
+@dataclass
+class AppendStats:
+    """What a whole-file append did, for the benchmarks and the progress line."""
+
+    rows: int = 0
+    fixed_added: int = 0
+    sorted_ids: bool = True
+
+
+class DuckStore:
+    """The raw layer of one warehouse file, for one datastack's table names."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
+        self.con = con
+        self.layouts: dict[str, TableLayout] = {r: TableLayout(r, cfg.table(r)) for r in ROLE_NAMES}
+
+    def layout(self, role_name: str) -> TableLayout:
+        return self.layouts[role_name]
+
+    # ----------------------------------------------------------------------------- the tables
+    def create_tables(self) -> None:
+        """Raw and staging tables of every role (IF NOT EXISTS: also how a migration adds a role)."""
+        for layout in self.layouts.values():
+            self.con.execute(_raw_ddl(layout))
+
+    def relations(self) -> dict[str, TableLayout]:
+        """The relations `{{raw.<role>}}` stands for in sql/ files."""
+        return self.layouts
+
+    # ------------------------------------------------------------------------ chunked snapshots
+    def stage(self, role_name: str, sid: int, cid: int, table: pa.Table) -> None:
+        """A chunk's rows into staging; views never read staging."""
+        if not table.num_rows:
+            return
+        self.con.register("mwh_chunk", table)
+        try:
+            self.con.execute(
+                f"INSERT INTO {self.layout(role_name).stage_table} SELECT ?, ?, * FROM mwh_chunk", [sid, cid]
+            )
+        finally:
+            self.con.unregister("mwh_chunk")
+
+    def staged_counts(self, role_name: str, sid: int) -> tuple[int, int]:
+        """(rows, distinct ids) staged for a snapshot."""
+        return fetch_one(
+            self.con,
+            f"SELECT count(*), count(DISTINCT id) FROM {self.layout(role_name).stage_table} WHERE snapshot_id = ?",
+            [sid],
+        )
+
+    def discard(self, role_name: str, sid: int) -> None:
+        """Drop a snapshot's staged rows."""
+        self.con.execute(f"DELETE FROM {self.layout(role_name).stage_table} WHERE snapshot_id = ?", [sid])
+
+    def drop(self, role_name: str, sid: int) -> None:
+        """Drop a committed snapshot's rows (one replaced by --force). Fixed columns stay: other
+        snapshots share them."""
+        self.con.execute(f"DELETE FROM {self.layout(role_name).rows_table} WHERE snapshot_id = ?", [sid])
+
+    def commit(self, role_name: str, sid: int, version: int, *, dedupe: bool) -> None:
+        """Move a snapshot's staged rows into raw (inside the caller's transaction). With `dedupe`
+        (chunks of several query families may overlap) each id is taken once."""
+        layout = self.layout(role_name)
+        stage = layout.stage_table
+        source = (
+            f"(SELECT DISTINCT ON (id) * FROM {stage} WHERE snapshot_id = {sid:d})"
+            if dedupe
+            else f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})"
+        )
+        if layout.split:
+            fixed = ", ".join(f's."{c}"' for c in layout.fixed_columns)
+            self.con.execute(
+                f"INSERT INTO {layout.fixed_table} SELECT {fixed} FROM {source} s "
+                f"ANTI JOIN {layout.fixed_table} f ON f.id = s.id"
+            )
+        cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
+        self.con.execute(
+            f"INSERT INTO {layout.rows_table} SELECT {sid:d}, {int(version):d}, {cols} FROM {source}"
+        )
+        self.discard(role_name, sid)
+
+    # -------------------------------------------------------------------------- whole files
+    def appender(self, role_name: str, sid: int, version: int, stats: AppendStats | None = None) -> Appender:
+        """Batches of a whole file appended straight into raw, in the caller's one transaction:
+        copying hundreds of millions of rows through staging would write them twice."""
+        layout = self.layout(role_name)
+        stats = stats if stats is not None else AppendStats()
+        if layout.split:
+            return SplitAppender(self.con, layout, sid, version, stats)
+        return PlainAppender(self.con, layout, sid, version, stats)
+
+
+class Appender:
+    """Appends one file's batches to raw; `finish` checks what only the whole file can tell."""
+
+    def __init__(self, con, layout: TableLayout, sid: int, version: int, stats: AppendStats) -> None:
+        self.con, self.layout, self.sid, self.version, self.stats = con, layout, sid, version, stats
+
+    def append(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def finish(self, label: str) -> None:
+        raise NotImplementedError
+
+
+def _scan(con: duckdb.DuckDBPyConnection, sql: str, mwh_dump_batch: pa.Table) -> list[tuple]:
+    """Run `sql` over the batch, found by DuckDB's replacement scan as the local `mwh_dump_batch`.
+
+    Not `con.register`: a registered Arrow table stays referenced until the transaction ends, so a
+    whole-file transaction would keep every batch of the file in memory.
+    """
+    return con.execute(sql).fetchall()
+
+
+class PlainAppender(Appender):
+    """Whole rows into `raw.<table>` (tables that are not split)."""
+
+    def append(self, table: pa.Table) -> None:
+        cols = ", ".join(f'"{c}"' for c in self.layout.schema.names)
+        _scan(
+            self.con,
+            f"INSERT INTO {self.layout.raw} SELECT {self.sid:d}, {self.version:d}, {cols} FROM mwh_dump_batch",
+            table,
+        )
+        self.stats.rows += table.num_rows
+
+    def finish(self, label: str) -> None:
+        dupes = fetch_one(
+            self.con,
+            f"SELECT count(*) - count(DISTINCT id) FROM {self.layout.raw} WHERE snapshot_id = ?",
+            [self.sid],
+        )[0]
+        if dupes:
+            raise WarehouseError(f"{label}: {dupes} duplicate row ids; nothing was committed")
+
+
+class SplitAppender(Appender):
+    """Fixed columns once per id into `__fixed`, root ids per snapshot into `__rows`.
+
+    The dedup probe asks only for the batch's id range, so when the file is in id order (CAVE's
+    dumps are) DuckDB's zone maps keep it proportional to the batch, not to the table.
+    """
+
+    def __init__(self, con, layout: TableLayout, sid: int, version: int, stats: AppendStats) -> None:
+        super().__init__(con, layout, sid, version, stats)
+        self.last_id: int | None = None
+        self.fixed_cols = ", ".join(f'b."{c}"' for c in self.layout.fixed_columns)
+        self.rows_cols = ", ".join(f'"{c}"' for c in self.layout.varying_columns)
+        # Ids above this were in no earlier snapshot; in an id-ordered file every batch past it is
+        # new, and probing __fixed for it (including this transaction's own appends) is skipped.
+        self.max_stored = fetch_one(self.con, f"SELECT max(id) FROM {self.layout.fixed_table}")[0]
+
+    def append(self, table: pa.Table) -> None:
+        ids = table.column("id")
+        if ids.null_count:
+            raise WarehouseError("the dump has rows without an id; nothing was committed")
+        lo, hi = (int(v.as_py()) for v in pc.min_max(ids).values())
+        st = self.stats
+        if st.sorted_ids:
+            arr = ids.to_numpy()
+            increasing = bool(np.all(arr[1:] > arr[:-1])) and (
+                self.last_id is None or bool(arr[0] > self.last_id)
+            )
+            st.sorted_ids = increasing
+            self.last_id = int(arr[-1])
+        fixed = self.layout.fixed_table
+        in_range = f"(SELECT id FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}) f"
+        beyond = st.sorted_ids and (self.max_stored is None or lo > self.max_stored)
+        known = (
+            0
+            if beyond
+            else fetch_one(self.con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
+        )
+        if known == 0:
+            _scan(self.con, f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b", table)
+            st.fixed_added += table.num_rows
+        else:
+            present = _scan(
+                self.con, f"SELECT count(*) FROM mwh_dump_batch b SEMI JOIN {in_range} ON f.id = b.id", table
+            )
+            if present[0][0] < table.num_rows:  # a later version: usually every id is known already
+                added = _scan(
+                    self.con,
+                    f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b ANTI JOIN {in_range} ON f.id = b.id",
+                    table,
+                )
+                st.fixed_added += added[0][0] if added else 0
+        _scan(
+            self.con,
+            f"INSERT INTO {self.layout.rows_table} SELECT {self.sid:d}, {self.version:d}, {self.rows_cols} "
+            "FROM mwh_dump_batch",
+            table,
+        )
+        st.rows += table.num_rows
+
+    def finish(self, label: str) -> None:
+        if self.stats.sorted_ids:
+            return  # strictly increasing ids cannot repeat
+        dupes = fetch_one(
+            self.con,
+            f"SELECT count(*) - count(DISTINCT id) FROM {self.layout.rows_table} WHERE snapshot_id = ?",
+            [self.sid],
+        )[0]
+        if dupes:
+            raise WarehouseError(f"{label}: {dupes} duplicate row ids; nothing was committed")
+
+
+def _raw_ddl(layout: TableLayout) -> str:
+    schema = layout.schema
+    stage = f"CREATE TABLE IF NOT EXISTS {layout.stage_table} (snapshot_id INTEGER, chunk_id INTEGER, "
+    stage += column_ddl(schema, schema.names) + ");"
+    if not layout.split:
+        return stage + (
+            f"CREATE TABLE IF NOT EXISTS {layout.raw} (snapshot_id INTEGER, version INTEGER, "
+            + column_ddl(schema, schema.names)
+            + ");"
+        )
+    cols = ", ".join(f'f."{c}"' if c in layout.fixed_columns else f'r."{c}"' for c in schema.names)
+    return stage + (
+        f"CREATE TABLE IF NOT EXISTS {layout.fixed_table} ({column_ddl(schema, layout.fixed_columns)});"
+        f"CREATE TABLE IF NOT EXISTS {layout.rows_table} (snapshot_id INTEGER, version INTEGER, "
+        f"{column_ddl(schema, layout.varying_columns)});"
+        f"CREATE OR REPLACE VIEW {layout.raw} AS SELECT r.snapshot_id, r.version, {cols} "
+        f"FROM {layout.rows_table} r JOIN {layout.fixed_table} f USING (id);"
+        f"COMMENT ON VIEW {layout.raw} IS 'Rows of {layout.name} as CAVE returns them, one per snapshot: "
+        "columns that never change stored once (__fixed), root ids per version (__rows).';"
+    )
