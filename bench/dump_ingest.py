@@ -1,6 +1,6 @@
 """Benchmark: `mwh ingest --dump` of synthetic synapse tables against the baselines, in one run.
 
-For each size (10 M, 50 M, 100 M rows) it writes a dump in CAVE's format (ingest/dump_writer.py),
+For each size (10 M, 50 M, 100 M rows) it writes a dump in CAVE's format (ingest/synthetic_dumps.py),
 then times, each in a child process with its peak RSS:
   * `gzip -dc > /dev/null` and ISA-L `igzip -dc` (decompression alone);
   * the baseline a user would write by hand: DuckDB `read_csv` of the .csv.gz straight into a table;
@@ -49,7 +49,7 @@ VIEW_QUERIES = {
 # ----------------------------------------------------------------------------------- children
 def child_ingest(db: str, path: str, version: str) -> None:
     import warehouse
-    from ingest.dump import ingest_dump
+    from ingest.dump_ingest import ingest_dump
 
     stats: dict = {}
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def child_baseline(db: str, data: str, header: str) -> None:
 
 
 def child_parse(path: str) -> None:
-    from ingest.sources.dump import find_dumps, plan_columns, read_batches, read_header
+    from ingest.sources.dump_files import find_dumps, plan_columns, read_batches, read_header
     from warehouse.config import datastack_config
 
     dump = find_dumps(Path(path), datastack_config("demo"), ["synapses"])[0]
@@ -154,7 +154,7 @@ def _shell_time(cmd: str) -> tuple[float, float]:
 
 
 def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
-    from ingest.dump_writer import SyntheticSynapses
+    from ingest.synthetic_dumps import SyntheticSynapses
 
     gen = SyntheticSynapses(rows)
     base = data / f"syn{rows // 1_000_000}m"

@@ -185,11 +185,10 @@ def child_view(step: str, db: str, root: str) -> None:
 def build(scale: float, folder: Path) -> tuple[Path, Path, int]:
     """A warehouse of one version from dump files, and the same raw rows as Parquet for pandas."""
     import warehouse
-    from ingest.dump import ingest_dump
-    from ingest.dump_writer import write_datastack_version
+    from ingest.dump_ingest import ingest_dump
     from ingest.synthetic import SyntheticDatastack
+    from ingest.synthetic_dumps import write_datastack_version
     from warehouse.registry import schema_of
-    from warehouse.schema import layouts
 
     ds = SyntheticDatastack("demo", seed=1181, scale=scale)
     write_datastack_version(ds, VERSION, folder / "dump")
@@ -199,7 +198,7 @@ def build(scale: float, folder: Path) -> tuple[Path, Path, int]:
         wh.con.execute("CHECKPOINT")
         data = folder / "parquet"
         data.mkdir()
-        for role, layout in layouts(wh.config).items():
+        for role, layout in wh.store.layouts.items():
             cols = ", ".join(f'"{c}"' for c in schema_of(role).names)
             wh.con.execute(
                 f"COPY (SELECT {cols} FROM {layout.raw} WHERE version = {VERSION} ORDER BY id) "

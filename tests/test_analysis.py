@@ -23,8 +23,8 @@ from tests.notebook import ROLES, raw_rows
 from warehouse.config import datastack_config
 from warehouse.errors import WarehouseError
 from warehouse.neuron import parse_root_id
-from warehouse.schema import layouts
 from warehouse.sqlfiles import apply_all
+from warehouse.store import DuckStore
 
 V = 1181
 
@@ -395,7 +395,7 @@ def test_neuroglancer_dialects_and_missing_source(motif, tmp_path):
         # The settings are written into the macros when the SQL is applied, so a changed setting
         # takes effect when the SQL is applied again.
         con.execute("UPDATE meta.datastack SET viewer_site = 'https://spelunker.cave-explorer.org/'")
-        apply_all(con, layouts(cfg))
+        apply_all(con, DuckStore(con, cfg).relations())
         url = con.execute("SELECT neuroglancer_synapse_url(?, 0, 1, 2, 3)", [A]).fetchall()[0][0]
         state = _state(url, "https://spelunker.cave-explorer.org")
         assert state["dimensions"] == {"x": [4e-9, "m"], "y": [4e-9, "m"], "z": [4e-8, "m"]}
@@ -407,7 +407,7 @@ def test_neuroglancer_dialects_and_missing_source(motif, tmp_path):
             "name": "seg",
         }
         con.execute("UPDATE meta.warehouse SET value = '' WHERE key = 'segmentation_source'")
-        apply_all(con, layouts(cfg))
+        apply_all(con, DuckStore(con, cfg).relations())
         assert con.execute("SELECT neuroglancer_url(?, 1, 2, 3)", [A]).fetchall() == [(None,)]
     finally:
         con.close()

@@ -42,7 +42,6 @@ from tests.cave_server import CaveTestServer
 from tests.conftest import build_warehouse
 from warehouse.config import datastack_config
 from warehouse.errors import AuthError, IngestInterrupted, RetryableSourceError, SourceError, WarehouseError
-from warehouse.schema import layouts
 
 TOKEN = "cave-ingest-secret-5f1d0c9e7a2b"  # distinctive, so a leak anywhere is found by grep
 V = 1181
@@ -235,15 +234,15 @@ def test_truncated_answers_are_detected_and_split_until_nothing_is_lost(ds, refe
         path = tmp_path / "cave.duckdb"
         ingest(path, source, roles=("proofreading",), workers=4)
         with warehouse.open_for_datastack(path, "demo") as wh:
-            lay = layouts(wh.config)
-            proofread = proofread_root_ids(wh.con, wh.config, lay["proofreading"], V)
+            lay = wh.store.layouts
+            proofread = proofread_root_ids(wh.con, V)
             root = chunks.by_id_lists(
                 "pre_pt_root_id", busiest["pre_pt_root_id"], 2, "both", {"post_pt_root_id": "$proofread"}
             )
             req = SnapshotRequest(
                 lay["synapses"], V, {"kind": "busiest"}, root, sets={"proofread": proofread}
             )
-            outcome = run_snapshot(wh.con, source, req, datastack="demo", workers=4, retry=FAST)
+            outcome = run_snapshot(wh, source, req, workers=4, retry=FAST)
         assert srv.stats["truncated_responses"] >= outcome.splits > 10
     assert_same_raw(path, reference, tables=(PROOFREADING_TABLE,))
     want = query(

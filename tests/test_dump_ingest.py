@@ -1,6 +1,6 @@
 """`mwh ingest --dump`: CAVE materialization dump files in, the same raw rows out as any other source.
 
-Dumps are written by ingest/dump_writer.py from the seeded generator into tmp_path; the
+Dumps are written by ingest/synthetic_dumps.py from the seeded generator into tmp_path; the
 reference is the generator's own tables and the same rows ingested through the demo source, read
 back from the raw tables with pandas.
 """
@@ -18,16 +18,15 @@ import pyarrow as pa
 import pytest
 
 import warehouse
-from ingest.dump import ingest_dump
-from ingest.dump_writer import SYNAPSE_DUMP_TABLE, SyntheticSynapses, write_datastack_version, write_table
+from ingest.dump_ingest import ingest_dump
 from ingest.job import run_snapshot
 from ingest.plan import whole_table_request
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SYNAPSE_TABLE, SyntheticDatastack, merged_table
+from ingest.synthetic_dumps import SYNAPSE_DUMP_TABLE, SyntheticSynapses, write_datastack_version, write_table
 from warehouse.errors import IngestInterrupted, WarehouseError
 from warehouse.registry import schema_of
-from warehouse.schema import layouts
 from warehouse.tables import conform
 
 V1, V2 = 1181, 1300
@@ -91,9 +90,9 @@ def test_dump_ingest_equals_demo_source_row_for_row(ds, dumps, tmp_path):
         ingest_version(
             wh, source, V1, IngestOptions(roles=["proofreading", "cell_types_manual", "cell_types_auto"])
         )
-        lay = layouts(wh.config)["synapses"]
+        lay = wh.store.layout("synapses")
         req = whole_table_request(lay, V1, source.count(SYNAPSE_TABLE, V1))
-        out = run_snapshot(wh.con, source, req, datastack="demo", workers=2)
+        out = run_snapshot(wh, source, req, workers=2)
         assert out.splits > 0
     for role in ROLE_TABLES:
         got, demo = _raw(via_dump, role, V1), _raw(via_demo, role, V1)

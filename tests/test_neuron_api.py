@@ -109,7 +109,7 @@ def test_cli_neuron_prints_both_directions_and_renders(demo_db, demo_wh, busy_ro
     s = demo_wh.neuron(busy_root, V).summary
     assert f"neuron {busy_root} at version {V}" in out
     assert f"{s['syn_in']:,} in from {s['input_partners']:,} partners" in out
-    assert f"depth {s['depth_um']:,.1f} um below the pia" in out
+    assert f"depth {s['depth_um']:,.1f} µm below the pia" in out
     assert s["neuroglancer_url"] in out
     for direction, head in (("input", "inputs"), ("output", "outputs")):
         block = out.split(f"top 4 {head}", 1)[1].splitlines()[2:6]

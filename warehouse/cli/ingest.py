@@ -167,7 +167,7 @@ def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
     """`mwh ingest --dump`: the dump files at DUMP as snapshots of VERSION; no server is contacted."""
     from tqdm import tqdm
 
-    from ingest.dump import ingest_dump
+    from ingest.dump_ingest import ingest_dump
     from ingest.run import resolve_roles
 
     from ..api import check_writable_for, open_for_datastack

@@ -51,8 +51,8 @@ def _partner_lines(frame, total: int, direction: str) -> list[str]:
 def neuron(db, root_id, version, top, out, no_report) -> None:
     """Show one neuron at a version: what it is, where it is, and its top partners both ways.
 
-    Prints whether the root id is proofread, its cell type, nucleus, position (um, depth below the
-    pia), synapse and partner counts, its root ids at other versions (same nucleus) and a
+    Prints whether the root id is proofread, its cell type, nucleus and soma volume, position (µm, depth below
+    the pia), synapse and partner counts, its root ids at other versions (same nucleus) and a
     neuroglancer link, then its top input and output partners; renders the neuron report.
 
     \b
@@ -70,11 +70,12 @@ def neuron(db, root_id, version, top, out, no_report) -> None:
         nucleus = "none" if s["nucleus_id"] is None else str(s["nucleus_id"])
         if (s["n_nuclei"] or 0) > 1:
             nucleus += f" (and {s['n_nuclei'] - 1} more nuclei on this root)"
-        lines.append(f"  cell type:    {s['cell_type'] or 'no type'}; nucleus {nucleus}")
+        soma = f", soma volume {s['nucleus_volume']:,.1f} µm³" if s["nucleus_volume"] is not None else ""
+        lines.append(f"  cell type:    {s['cell_type'] or 'no type'}; nucleus {nucleus}{soma}")
         if s["x_um"] is not None:
             lines.append(
-                f"  position:     x {s['x_um']:,.1f} um, y {s['y_um']:,.1f} um, z {s['z_um']:,.1f} um; "
-                f"depth {s['depth_um']:,.1f} um below the pia"
+                f"  position:     x {s['x_um']:,.1f} µm, y {s['y_um']:,.1f} µm, z {s['z_um']:,.1f} µm; "
+                f"depth {s['depth_um']:,.1f} µm below the pia"
             )
         lines.append(
             f"  synapses:     {s['syn_in']:,} in from {s['input_partners']:,} partners, "

@@ -24,7 +24,7 @@ from warehouse.matrix import refresh_matrix
 from warehouse.store import AppendStats
 
 from .job import SnapshotOutcome, SnapshotRequest, run_whole_file_snapshot
-from .sources.dump import DumpTable, find_dumps, plan_columns, read_batches, read_header
+from .sources.dump_files import DumpTable, find_dumps, plan_columns, read_batches, read_header
 
 
 @dataclass
