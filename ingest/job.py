@@ -60,6 +60,8 @@ class SnapshotRequest:
     # Set for a live snapshot: the rows as they were at this UTC time, asked of the source with
     # `at=`; `version` is then the warehouse's own number for it (warehouse/live.py).
     timestamp: datetime | None = None
+    # Root ids whose every synapse the snapshot holds (recorded in meta.snapshot_roots).
+    covers: list[int] = field(default_factory=list)
 
     @property
     def recorded_query(self) -> dict:
@@ -130,6 +132,7 @@ def _start(wh: Any, req: SnapshotRequest, source: Source) -> int:
         client_version=source.client_version,
         expected_rows=req.expected_rows,
         timestamp=req.timestamp,
+        covers=req.covers,
     )
     return snapshots.start(wh.con, new, req.root_chunks)
 

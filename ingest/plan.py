@@ -25,23 +25,28 @@ from . import chunks
 from .ahead import AheadSource
 from .job import SnapshotRequest
 
-SYNAPSE_MODES = ("proofread", "partners")
+SYNAPSE_MODES = ("proofread", "partners", "roots")
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    synapses: str = "proofread"  # 'proofread': pre and post proofread (the notebook); 'partners': either
+    # 'proofread': pre and post proofread (the notebook); 'partners': either; 'roots': every input
+    # and output of `root_ids` (the notebook's synapse_query(pre_ids=...), both directions)
+    synapses: str = "proofread"
     ids_per_chunk: int = 100
+    root_ids: tuple[int, ...] = ()
 
 
 def expected_synapses(source: AheadSource, req: SnapshotRequest) -> Callable[[], int | None]:
     """The server's own count of the synapse query, so a cut answer cannot pass for a complete one.
     The counts are asked now, side by side with the chunks; the job waits for them before its check.
 
-    'proofread' is one count of (pre in P and post in P); 'partners' is |pre in P| + |post in P|
-    - |both|, the rows of the union after duplicates are dropped.
+    'proofread' is one count of (pre in P and post in P); 'partners' (P the proofread cells) and
+    'roots' (P the given root ids) are |pre in P| + |post in P| - |both|, the rows of the union
+    after duplicates are dropped.
     """
-    table, version, ids = req.layout.name, req.version, req.sets["proofread"]
+    ((_, ids),) = req.sets.items()
+    table, version = req.layout.name, req.version
     live = {"at": req.timestamp} if req.timestamp is not None else {}
 
     def count(cols: tuple[str, ...]) -> Future:
@@ -96,12 +101,15 @@ def synapse_request(
     options: PlanOptions,
     at: datetime | None = None,
 ) -> SnapshotRequest:
-    """The synapses of the proofread cells of the proofreading snapshot at `version`: for a live
-    snapshot that is the live proofreading snapshot, so the root ids are those at its time."""
+    """The synapses of the proofread cells of the proofreading snapshot at `version` (for a live
+    snapshot that is the live proofreading snapshot, so the root ids are those at its time), or
+    every synapse of the given root ids."""
     if options.synapses not in SYNAPSE_MODES:
         raise WarehouseError(
             f"--synapses must be one of {', '.join(SYNAPSE_MODES)}, not '{options.synapses}'"
         )
+    if options.synapses == "roots":
+        return _roots_request(layouts, version, options, at)
     ids = proofread_root_ids(con, version)
     if not ids:
         raise WarehouseError(
@@ -133,4 +141,34 @@ def synapse_request(
         root_chunks=root,
         sets={"proofread": ids},
         timestamp=at,
+        # 'partners' holds every synapse of each proofread cell; 'proofread' of none.
+        covers=ids if options.synapses == "partners" else [],
+    )
+
+
+def _roots_request(
+    layouts: dict[str, TableLayout], version: int, options: PlanOptions, at: datetime | None
+) -> SnapshotRequest:
+    ids = sorted(set(options.root_ids))
+    if not ids:
+        raise WarehouseError("give the root ids whose synapses to take (--root-ids or --root-ids-file)")
+    per = options.ids_per_chunk
+    root = chunks.by_id_lists("pre_pt_root_id", ids, per, "outputs") + chunks.by_id_lists(
+        "post_pt_root_id", ids, per, "inputs"
+    )
+    return SnapshotRequest(
+        layout=layouts["synapses"],
+        version=version,
+        query=_live(
+            {
+                "kind": "synapses_roots",
+                "description": f"every input and output of {len(ids):,} root id(s)",
+                "root_ids": ids if len(ids) <= 20 else f"{len(ids):,} ids (see meta.snapshot_roots)",
+            },
+            at,
+        ),
+        root_chunks=root,
+        sets={"roots": ids},
+        timestamp=at,
+        covers=ids,
     )

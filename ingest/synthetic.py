@@ -57,6 +57,12 @@ DEMO_VERSIONS = (
     (1300, datetime(2025, 2, 11, 10, 10, 1, 310000), False),
 )
 POSITION_AXES = ("x", "y", "z")
+# The notebook's example neuron: at minnie65_public v1181, synapse_query(pre_ids=root) returns
+# 1,498 output synapses onto 1,035 partners, and the cell is not proofread. The demo has a cell
+# shaped like it under the same root id, so the README's examples run verbatim on the demo.
+EXAMPLE_ROOT = 864691135808473885
+EXAMPLE_VERSION = 1181
+EXAMPLE_OUTPUTS, EXAMPLE_PARTNERS = 1_498, 1_035
 
 
 def _pick(rng: np.random.Generator, choices: dict[str, float], n: int) -> np.ndarray:
@@ -172,6 +178,7 @@ class SyntheticDatastack:
 
         self._draw_synapses(rng)
         self._draw_cell_type_tables(rng)
+        self._add_example_neuron()
 
     def _connect_probability(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         kp, kq = self.klass[pre][:, None], self.klass[post][None, :]
@@ -231,6 +238,63 @@ class SyntheticDatastack:
         self.syn_created = np.datetime64("2020-11-04T06:48:07") + rng.integers(0, 3_600, n).astype(
             "timedelta64[s]"
         )
+
+    def _add_example_neuron(self) -> None:
+        """Give one unproofread excitatory cell the notebook example's root id at v1181 and exactly
+        its outputs (1,498 synapses onto 1,035 partners). It draws from a generator of its own, after
+        everything else, so the rest of the datastack is the same with or without it."""
+        if EXAMPLE_VERSION not in self.roots:
+            return
+        rng = np.random.default_rng([self.seed, EXAMPLE_OUTPUTS])
+        n_nuc = self.n_nuc
+        merge_target = np.zeros(self.n_cells, bool)
+        merge_target[self.merged_into[self.merged_into >= 0]] = True
+        single = np.ones(self.n_cells, bool)  # a root id of its own: no merge either way, segmented
+        single[:n_nuc] = ~self.unsegmented & (self.merged_into < 0)
+        single &= ~merge_target
+        busy = np.zeros(self.n_cells, bool)
+        busy[self.pool] = True
+        busy[self.dendrite_only] = True  # in the proofreading table, with status_axon 'f'
+        outputs = np.bincount(self.syn_pre, minlength=self.n_cells)
+        candidates = np.flatnonzero(
+            single[:n_nuc] & (self.klass == "E") & ~busy[:n_nuc] & (outputs[:n_nuc] == 0)
+        )
+        cell = int(rng.choice(candidates))
+        old = self.roots[EXAMPLE_VERSION][cell]
+        for v, roots in self.roots.items():
+            roots[roots == EXAMPLE_ROOT] = ROOT_BASE + 990_000_000 + v  # never two cells on the example root
+            if v >= EXAMPLE_VERSION and roots[cell] == old:  # the same, unedited cell at later versions
+                roots[cell] = EXAMPLE_ROOT
+        others = np.flatnonzero(single)
+        partners = rng.choice(others[others != cell], EXAMPLE_PARTNERS, replace=False)
+        extra = rng.multinomial(
+            EXAMPLE_OUTPUTS - EXAMPLE_PARTNERS, np.full(EXAMPLE_PARTNERS, 1 / EXAMPLE_PARTNERS)
+        )
+        post = np.repeat(partners, 1 + extra)
+        n = len(post)
+        start = int(self.syn_id.max()) + 1
+        jitter = (rng.normal(0, 1, (n, 3)) * np.array([6_000, 6_000, 300])).astype(np.int64)
+        ctr = self.pos[post] + jitter
+        self.syn_pre = np.concatenate([self.syn_pre, np.full(n, cell)])
+        self.syn_post = np.concatenate([self.syn_post, post])
+        self.syn_id = np.concatenate([self.syn_id, start + np.sort(rng.choice(9 * n, n, replace=False))])
+        self.syn_zero_post = np.concatenate([self.syn_zero_post, np.zeros(n, bool)])
+        self.syn_size = np.concatenate(
+            [self.syn_size, np.maximum(40, rng.lognormal(6.2, 0.9, n)).astype(np.int64)]
+        )
+        self.syn_ctr = np.concatenate([self.syn_ctr, ctr])
+        self.syn_pre_pos = np.concatenate([self.syn_pre_pos, ctr + rng.integers(-40, 40, (n, 3))])
+        self.syn_post_pos = np.concatenate([self.syn_post_pos, ctr + rng.integers(-40, 40, (n, 3))])
+        sv = (70_000_000_000_000_000, 120_000_000_000_000_000)
+        self.syn_pre_sv = np.concatenate([self.syn_pre_sv, rng.integers(*sv, n)])
+        self.syn_post_sv = np.concatenate([self.syn_post_sv, rng.integers(*sv, n)])
+        self.syn_created = np.concatenate(
+            [
+                self.syn_created,
+                np.datetime64("2020-11-04T06:48:07") + rng.integers(0, 3_600, n).astype("timedelta64[s]"),
+            ]
+        )
+        self.example_cell = cell
 
     def _draw_cell_type_tables(self, rng: np.random.Generator) -> None:
         n_nuc = self.n_nuc

@@ -36,6 +36,7 @@ class Warehouse:
         self.path = path
         self.config = config
         self.read_only = read_only
+        self.upgraded = False  # opened for writing, and the schema or sql/ had to be (re-)applied
 
     @property
     def datastack(self) -> str:
@@ -173,15 +174,18 @@ def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse
     """Open an existing warehouse; read-only unless asked, so readers never block each other."""
     path = Path(path) if path is not None else settings.db_path()
     con = connect(path, read_only=read_only)
+    upgraded = False
     try:
         schema.check_file_schema(con, str(path), writable=not read_only)
         cfg = datastack_config(schema.file_datastack(con))
         if not read_only:
-            schema.upgrade(con, cfg)
+            upgraded = schema.upgrade(con, cfg)
     except BaseException:
         con.close()
         raise
-    return Warehouse(con, path, cfg, read_only)
+    wh = Warehouse(con, path, cfg, read_only)
+    wh.upgraded = not read_only and upgraded
+    return wh
 
 
 def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:

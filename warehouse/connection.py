@@ -59,7 +59,13 @@ def _explain_io_error(path: Path, exc: Exception) -> Exception:
     msg = str(exc)
     m = _LOCK_RE.search(msg)
     if m or "lock" in msg.lower():
-        holder = f"process {m.group(2)} ({Path(m.group(1)).name})" if m else "another process"
+        pid = int(m.group(2)) if m else None
+        holder = f"process {pid} ({_command_of(pid) or Path(m.group(1)).name})" if m else "another process"
+        if pid is not None and _lock_kind(path, pid) == "READ":
+            return WarehouseLocked(
+                f"{path} is open read-only by {holder} (a notebook, a duckdb shell or mwh sql); a reader keeps "
+                "an ingest out: close it there (wh.close() in Python, .quit in the shell) and run the command again"
+            )
         return WarehouseLocked(
             f"{path} is open for writing by {holder}; wait for it to finish (an ingest can take a while) "
             "or work on a copy of the file"
@@ -67,6 +73,44 @@ def _explain_io_error(path: Path, exc: Exception) -> Exception:
     if "not a valid DuckDB database" in msg or "database file" in msg.lower():
         return NotAWarehouse(f"{path} is not a DuckDB warehouse file (corrupt or another format)")
     return NotAWarehouse(f"cannot open {path}: {_first_line(exc)}")
+
+
+def _lock_kind(path: Path, pid: int) -> str | None:
+    """'READ' or 'WRITE': the kind of lock `pid` holds on the file, from Linux's /proc/locks.
+
+    DuckDB's message names the holder but not whether it reads or writes: a read-only connection
+    takes a shared (READ) lock, a writer an exclusive (WRITE) one. None where /proc says nothing.
+    """
+    try:
+        inode = path.stat().st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        # "1: POSIX  ADVISORY  READ 1234 08:01:5678 0 EOF" (a blocked waiter has "->" first)
+        if (
+            len(parts) >= 6
+            and parts[1] != "->"
+            and parts[4] == str(pid)
+            and parts[5].rsplit(":", 1)[-1] == str(inode)
+        ):
+            return parts[3]
+    return None
+
+
+def _command_of(pid: int) -> str | None:
+    """What the holding process runs, e.g. 'python3 -m ipykernel' or 'duckdb warehouse.duckdb'."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    text = " ".join(
+        Path(w.decode(errors="replace")).name if i == 0 else w.decode(errors="replace")
+        for i, w in enumerate(words)
+        if w
+    )
+    return text[:80] or None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from .errors import WarehouseError
@@ -80,17 +81,25 @@ def partners(
     if top is not None:
         sql += " LIMIT $top"
         params["top"] = int(top)
-    return wh.con.sql(sql, params=params).pl()
+    return _frame(wh, sql, params)
+
+
+def _frame(wh: Any, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+    """A macro's answer; its own refusals (unknown root id, synapses not all held) become a
+    one-line WarehouseError carrying the macro's message, which names the command to run."""
+    try:
+        return wh.con.sql(sql, params=params).pl()
+    except duckdb.InvalidInputException as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(text.removeprefix("Invalid Input Error: ")) from None
 
 
 def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCard:
     """The neuron's summary, its `top` partners each way and its history; refuses an unknown root."""
     root = parse_root_id(root_id)
     wh.require(version, wh.roles_for("partners", "neuron_summary", "root_history"))
-    summary = (
-        wh.con.sql("FROM neuron_summary($root, $v)", params={"root": root, "v": version}).pl().to_dicts()[0]
-    )
-    history = wh.con.sql("FROM root_history($root)", params={"root": root}).pl()
+    summary = _frame(wh, "FROM neuron_summary($root, $v)", {"root": root, "v": version}).to_dicts()[0]
+    history = _frame(wh, "FROM root_history($root)", {"root": root})
     card = NeuronCard(
         root_id=root,
         version=version,

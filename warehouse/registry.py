@@ -41,6 +41,10 @@ class TableRole:
     stable_columns: tuple[str, ...] = ()  # never change for a row id: stored once (split storage)
     dump_names: tuple[str, ...] = ("{table}", "{table}_merged")  # {table}.csv.gz names tried in order
     reference: str | None = None  # the role whose table this one references (joined as *_ref)
+    # Several snapshots of one version add up (a union keyed on id: proofread cells, then their
+    # partners, then one neuron's synapses), so a later, narrower snapshot never shrinks what a
+    # version answers. Otherwise the newest complete snapshot of a version is the one read.
+    accumulates: bool = False
 
     @property
     def split(self) -> bool:
@@ -142,6 +146,7 @@ _ENTRIES = (
         default_table="synapses_pni_2",
         schema=_SYNAPSES,
         taken=PROOFREAD_SYNAPSES,
+        accumulates=True,
         # Only the root ids change between versions; a second version of 337 M rows costs only them.
         stable_columns=tuple(c for c in _SYNAPSES.names if c not in ("pre_pt_root_id", "post_pt_root_id")),
         # CAVE publishes the synapse table's dump as the filtered view.
@@ -165,6 +170,10 @@ def in_order(names: Iterable[str]) -> list[str]:
     for n in wanted:
         role(n)
     return [r for r in ROLE_NAMES if r in wanted]
+
+
+def accumulating() -> tuple[str, ...]:
+    return tuple(r.name for r in _ENTRIES if r.accumulates)
 
 
 def schema_of(name: str) -> pa.Schema:

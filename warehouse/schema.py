@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from . import __version__
+from . import __version__, registry
 from .config import DatastackConfig
 from .connection import fetch_one, transaction
 from .errors import SchemaMismatch
-from .sqlfiles import apply_all, sql_hash
+from .sqlfiles import apply_all, changed_objects, sql_hash
 from .store import DuckStore
 
 SCHEMA_VERSION = 3  # 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role
 
-META_DDL = """
+META_DDL_TEMPLATE = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS stage;
@@ -45,17 +45,32 @@ CREATE TABLE IF NOT EXISTS meta.snapshots (
 CREATE TABLE IF NOT EXISTS meta.chunks (
     snapshot_id INTEGER, chunk_id INTEGER, parent_id INTEGER, spec VARCHAR, status VARCHAR,
     row_count BIGINT, attempts INTEGER, fetched_at TIMESTAMPTZ, PRIMARY KEY (snapshot_id, chunk_id));
+CREATE TABLE IF NOT EXISTS meta.snapshot_roots (snapshot_id INTEGER, covered_root_id BIGINT,
+    PRIMARY KEY (snapshot_id, covered_root_id));
+COMMENT ON TABLE meta.snapshot_roots IS
+    'Root ids whose every synapse (both directions) a synapse snapshot holds: its proofread cells or --root-ids.';
 CREATE OR REPLACE VIEW meta.current_snapshots AS
     SELECT * FROM meta.snapshots WHERE status = 'complete'
-    QUALIFY row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1;
+    QUALIFY role IN {accumulating}
+        OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1;
 COMMENT ON VIEW meta.current_snapshots IS
-    'The snapshot each view reads for a (table role, version): the newest complete one.';
+    'The snapshots each view reads for a (table role, version): the newest complete one, or for the synapse table every complete one (their rows add up, each synapse once).';
 """
+
+
+def _meta_ddl() -> str:
+    """The meta schema, with the roles whose snapshots add up written in from the registry."""
+    roles = (
+        "(" + ", ".join(f"'{r}'" for r in registry.accumulating()) + ")"
+        if registry.accumulating()
+        else "('')"
+    )
+    return META_DDL_TEMPLATE.replace("{accumulating}", roles)
 
 
 def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
     with transaction(con):
-        con.execute(META_DDL)
+        con.execute(_meta_ddl())
         con.execute(
             "INSERT INTO meta.warehouse VALUES ('schema_version', ?), ('datastack', ?), ('created_at', ?), "
             "('created_by', ?)",
@@ -117,7 +132,7 @@ def file_datastack(con: duckdb.DuckDBPyConnection) -> str:
 def _add_version_kind(con: duckdb.DuckDBPyConnection) -> None:
     """Schema 1 -> 2: live snapshots (warehouse/live.py) are told apart from materializations by
     `meta.versions.kind`; every version a schema-1 file knows came from the server, so it is
-    'materialized'. The column gets the same definition as in META_DDL, so a migrated file and a
+    'materialized'. The column gets the same definition as in META_DDL_TEMPLATE, so a migrated file and a
     new one are alike."""
     con.execute("ALTER TABLE meta.versions ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'materialized'")
     con.execute("UPDATE meta.versions SET kind = 'materialized' WHERE kind IS NULL")
@@ -156,6 +171,12 @@ def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bo
                 f"the views in {path} come from another microns-warehouse release; run 'mwh upgrade --db {path}' "
                 "once (it rewrites views only, no data)"
             )
+        changed = changed_objects(con)
+        if changed:
+            raise SchemaMismatch(
+                f"{path}: view(s) or macro(s) {', '.join(changed[:5])} were dropped or changed since they were "
+                f"applied; run 'mwh upgrade --db {path}' to re-create them (views only, no data)"
+            )
 
 
 def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
@@ -163,14 +184,14 @@ def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
     found = file_schema_version(con)
     version = SCHEMA_VERSION if found is None else found
     current = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
-    if version == SCHEMA_VERSION and current and current[0] == sql_hash():
+    if version == SCHEMA_VERSION and current and current[0] == sql_hash() and not changed_objects(con):
         return False
     with transaction(con):
         while version < SCHEMA_VERSION:
             MIGRATIONS[version](con)
             version += 1
         con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
-        con.execute(META_DDL)
+        con.execute(_meta_ddl())
         DuckStore(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
         _apply_sql(con, cfg)
     return True

@@ -42,6 +42,9 @@ class NewSnapshot:
     client_version: str | None
     expected_rows: int | None = None
     timestamp: datetime | None = None  # a live snapshot's time (aware, UTC)
+    # Root ids whose every synapse, in both directions, the snapshot holds (meta.snapshot_roots):
+    # what lets partners() answer for a neuron, or say that it cannot.
+    covers: Sequence[int] = ()
 
 
 # ----------------------------------------------------------------------------- a snapshot's life
@@ -88,6 +91,11 @@ def start(con: duckdb.DuckDBPyConnection, new: NewSnapshot, chunks: Sequence[dic
             "INSERT INTO meta.chunks VALUES (?, ?, NULL, ?, 'pending', NULL, 0, NULL)",
             [(sid, i, json.dumps(spec)) for i, spec in enumerate(chunks)],
         )
+        if new.covers:
+            con.execute(
+                "INSERT INTO meta.snapshot_roots SELECT ?, unnest(?::BIGINT[])",
+                [sid, sorted(set(new.covers))],
+            )
     return sid
 
 
@@ -123,6 +131,7 @@ def mark_failed(con: duckdb.DuckDBPyConnection, sid: int, message: str) -> None:
 def forget(con: duckdb.DuckDBPyConnection, sid: int) -> None:
     """Remove the snapshot's catalog rows (the caller removes its staged rows in the same transaction)."""
     con.execute("DELETE FROM meta.chunks WHERE snapshot_id = ?", [sid])
+    con.execute("DELETE FROM meta.snapshot_roots WHERE snapshot_id = ?", [sid])
     con.execute("DELETE FROM meta.snapshots WHERE snapshot_id = ?", [sid])
 
 
@@ -232,13 +241,34 @@ def latest_complete_version(con: duckdb.DuckDBPyConnection, roles: Sequence[str]
 
 
 def query_kind(con: duckdb.DuckDBPyConnection, role: str, version: int) -> str | None:
-    """The `kind` of the query behind a version's current snapshot of a role (e.g. synapses_partners)."""
+    """The `kind` of the queries behind a version's current snapshots of a role (e.g.
+    synapses_partners; several, for the synapse table, joined with ' + ')."""
     row = fetch_one(
         con,
-        "SELECT json_extract_string(query, '$.kind') FROM meta.current_snapshots WHERE role = ? AND version = ?",
+        "SELECT string_agg(DISTINCT json_extract_string(query, '$.kind'), ' + ' ORDER BY json_extract_string(query, '$.kind')) "
+        "FROM meta.current_snapshots WHERE role = ? AND version = ?",
         [role, version],
     )
     return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one synapse snapshot of a version holds, for mwh status."""
+
+    kind: str  # synapses_proofread, synapses_partners, synapses_roots, dump
+    rows: int
+    roots: int  # root ids it holds every synapse of
+
+
+def synapse_scopes(con: duckdb.DuckDBPyConnection, role: str, version: int) -> list[Scope]:
+    rows = con.execute(
+        "SELECT json_extract_string(s.query, '$.kind'), s.row_count, "
+        "(SELECT count(*) FROM meta.snapshot_roots r WHERE r.snapshot_id = s.snapshot_id) "
+        "FROM meta.current_snapshots s WHERE role = ? AND version = ? ORDER BY snapshot_id",
+        [role, version],
+    ).fetchall()
+    return [Scope(*r) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,40 @@ def ordered(files: list[SqlFile]) -> list[SqlFile]:
     return done
 
 
+_DEFINITIONS = """
+    SELECT view_name AS name, sql AS definition FROM duckdb_views()
+    WHERE NOT internal AND schema_name = 'main' AND view_name IN (SELECT unnest($names))
+    UNION ALL
+    SELECT function_name, string_agg(macro_definition, ';' ORDER BY macro_definition) FROM duckdb_functions()
+    WHERE NOT internal AND schema_name = 'main' AND function_type IN ('macro', 'table_macro')
+      AND function_name IN (SELECT unnest($names))
+    GROUP BY function_name
+"""
+
+
+def changed_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The sql/ views and macros that are missing from the file, or whose definition is no longer
+    the one applied (a `DROP VIEW` or a hand-made `CREATE OR REPLACE` since): `mwh upgrade`
+    re-applies sql/ when any are."""
+    names = [f.name for f in sql_files()]
+    try:
+        applied = dict(con.execute("SELECT name, definition FROM meta.sql_objects").fetchall())
+    except duckdb.CatalogException:  # a file from before the record: compare what can be seen
+        applied = None
+    now = dict(con.execute(_DEFINITIONS, {"names": names}).fetchall())
+    if applied is None:
+        return sorted(n for n in names if n not in now)
+    return sorted(n for n in names if n not in now or _same_text(now[n]) != _same_text(applied.get(n)))
+
+
+def _same_text(definition: str | None) -> str | None:
+    """A definition as DuckDB prints it, with what its printing varies in taken out: a float
+    constant comes back as 1e-09 in one process and 1e-9 in another."""
+    if definition is None:
+        return None
+    return re.sub(r"(\d)e([+-]?)0+(\d)", r"\1e\2\3", definition)
+
+
 def apply_all(con: duckdb.DuckDBPyConnection, layouts: dict[str, TableLayout]) -> list[str]:
     """Create or replace every view and macro; returns their names in the order applied."""
     applied = []
@@ -205,4 +239,8 @@ def apply_all(con: duckdb.DuckDBPyConnection, layouts: dict[str, TableLayout]) -
                 f"sql/{f.layer}/{f.name}.sql does not apply: {str(exc).splitlines()[0]}"
             ) from None
         applied.append(f.name)
+    # What each object looks like once applied, as DuckDB prints it, to tell later if one changed.
+    con.execute(
+        "CREATE OR REPLACE TABLE meta.sql_objects AS " + _DEFINITIONS, {"names": [f.name for f in files]}
+    )
     return applied

@@ -136,7 +136,9 @@ class DuckStore:
 
     def commit(self, role_name: str, sid: int, version: int, *, dedupe: bool) -> None:
         """Move a snapshot's staged rows into raw (inside the caller's transaction). With `dedupe`
-        (chunks of several query families may overlap) each id is taken once."""
+        (chunks of several query families may overlap) each id is taken once. For a role whose
+        snapshots add up (registry `accumulates`), rows another snapshot of the version already
+        holds are not stored again, so the version's rows stay one per id and views need no dedup."""
         layout = self.layout(role_name)
         stage = layout.stage_table
         source = (
@@ -144,6 +146,11 @@ class DuckStore:
             if dedupe
             else f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})"
         )
+        if layout.entry.accumulates:
+            source = (
+                f"(SELECT s.* FROM {source} s ANTI JOIN "
+                f"(SELECT id FROM {layout.rows_table} WHERE version = {int(version):d}) h ON h.id = s.id)"
+            )
         if layout.split:
             fixed = ", ".join(f's."{c}"' for c in layout.fixed_columns)
             self.con.execute(
@@ -223,6 +230,15 @@ class SplitAppender(Appender):
         self.last_id: int | None = None
         self.fixed_cols = ", ".join(f'b."{c}"' for c in self.layout.fixed_columns)
         self.rows_cols = ", ".join(f'"{c}"' for c in self.layout.varying_columns)
+        # Rows of the version that other snapshots hold (a role whose snapshots add up): a batch
+        # then stores only the ids they lack, so the version keeps one row per id.
+        self.others_at_version = layout.entry.accumulates and bool(
+            fetch_one(
+                con,
+                f"SELECT count(*) FROM (SELECT 1 FROM {layout.rows_table} WHERE version = ? AND snapshot_id <> ? LIMIT 1)",
+                [version, sid],
+            )[0]
+        )
         # Ids above this were in no earlier snapshot; in an id-ordered file every batch past it is
         # new, and probing __fixed for it (including this transaction's own appends) is skipped.
         self.max_stored = fetch_one(self.con, f"SELECT max(id) FROM {self.layout.fixed_table}")[0]
@@ -262,10 +278,16 @@ class SplitAppender(Appender):
                     table,
                 )
                 st.fixed_added += added[0][0] if added else 0
+        held = (
+            f" b ANTI JOIN (SELECT id FROM {self.layout.rows_table} WHERE version = {self.version:d} "
+            f"AND snapshot_id <> {self.sid:d} AND id BETWEEN {lo:d} AND {hi:d}) h ON h.id = b.id"
+            if self.others_at_version
+            else ""
+        )
         _scan(
             self.con,
             f"INSERT INTO {self.layout.rows_table} SELECT {self.sid:d}, {self.version:d}, {self.rows_cols} "
-            "FROM mwh_dump_batch",
+            f"FROM mwh_dump_batch{held}",
             table,
         )
         st.rows += table.num_rows

@@ -1,8 +1,9 @@
 -- What is this neuron, at one version? One row for any root id: whether it is proofread (and how),
 -- its merged cell type, its nucleus (from the nucleus table: id, count, soma volume), its position in voxels and micrometres with depth below the
 -- pia (the proofreading point if proofread, else its nucleus's point, else NULL), its synapses and
--- partners in each direction as the partners macro counts them (every synapse in the version's
--- synapse snapshot, autapses included and counted separately too), and a neuroglancer link.
+-- partners in each direction as the partners macro counts them (every synapse of the root, which
+-- the file must hold: require_synapses_of; autapses included and counted separately too), and a
+-- neuroglancer link.
 -- Grain: one row per call.
 -- Usage: FROM neuron_summary(864691135808473885, 1181);
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
@@ -17,7 +18,13 @@ SELECT
     depth_um(p.y) AS depth_um,
     s.syn_out, s.output_partners, s.syn_in, s.input_partners, s.autapses,
     CASE WHEN p.x IS NOT NULL THEN neuroglancer_url(root_id, p.x, p.y, p.z) END AS neuroglancer_url
+-- The checks are a table of one row of their own: the aggregates below always give one row, but
+-- DuckDB may never run a filter of a plan its statistics prove empty (see partners.sql).
 FROM (
+    SELECT 1 AS ok WHERE require_synapses_of(root_id, v) AND require_snapshot(v, 'proofreading')
+        AND require_snapshot(v, 'nucleus')
+) checks,
+(
     SELECT
         pr.proofread, pr.strategy_axon, nu.nucleus_id, nu.n_nuclei, nu.nucleus_volume,
         coalesce(pr.x, nu.x) AS x, coalesce(pr.y, nu.y) AS y, coalesce(pr.z, nu.z) AS z
@@ -45,7 +52,5 @@ FROM (
         count(*) FILTER (WHERE pre_pt_root_id = root_id AND post_pt_root_id = root_id) AS autapses
     FROM stg_synapses
     WHERE version = v AND (pre_pt_root_id = root_id OR post_pt_root_id = root_id)
-      AND (SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading')
-           AND require_snapshot(v, 'nucleus'))
 ) s;
 COMMENT ON MACRO TABLE neuron_summary IS 'One root id at a version: proofread or not, cell type, nucleus (id, count, soma volume in um^3), position (voxels, um, depth), synapses and partners each way, neuroglancer link.';

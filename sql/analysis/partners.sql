@@ -1,11 +1,16 @@
 -- Whom does a neuron talk to? The notebook's last step: one neuron's synapses grouped by partner
 -- (syn_count), largest first, at one version. direction 'output' (the default, as the notebook)
 -- gives post-synaptic partners, 'input' pre-synaptic ones. Each partner carries its cell type and
--- whether it is proofread. Only synapses in the version's synapse snapshot are seen: snapshot with
--- --synapses partners to get every partner of the proofread cells.
+-- whether it is proofread. It answers only when the file holds every synapse of the root at the
+-- version (require_synapses_of): otherwise it fails with the mwh ingest command that takes them
+-- (--root-ids R, or --synapses partners for every proofread cell), never with a partial table.
 -- Usage: FROM partners(864691135808473885, 1181);  FROM partners(864691135808473885, 1181, direction := 'input');
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
+-- The checks stand in a branch of their own (UNION ALL, last): DuckDB prunes a plan whose table
+-- statistics prove no row can match (a root id outside the column's min/max), and a check inside
+-- that plan would then never run; the ORDER BY makes both branches finish before any row is out.
 CREATE OR REPLACE MACRO partners(root_id, v, direction := 'output') AS TABLE
+SELECT * FROM (
 SELECT
     g.partner_root_id, direction AS direction, g.syn_count, g.size_sum,
     t.cell_type AS partner_cell_type,
@@ -18,7 +23,6 @@ FROM (
             size
         FROM stg_synapses
         WHERE version = v
-          AND (SELECT require_snapshot(v, 'synapses') AND require_snapshot(v, 'proofreading'))
           AND CASE
                 WHEN direction = 'output' THEN pre_pt_root_id = root_id
                 WHEN direction = 'input' THEN post_pt_root_id = root_id
@@ -28,5 +32,9 @@ FROM (
     GROUP BY partner_root_id
 ) g
 LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id
-ORDER BY g.syn_count DESC, g.partner_root_id;
+UNION ALL
+SELECT NULL::BIGINT, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, NULL::BOOLEAN
+WHERE NOT (require_synapses_of(root_id, v) AND require_snapshot(v, 'proofreading'))
+) answer
+ORDER BY syn_count DESC, partner_root_id;
 COMMENT ON MACRO TABLE partners IS 'Partners of one neuron at a version by synapse count (direction output or input), with partner cell type and proofread flag.';

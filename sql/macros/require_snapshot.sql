@@ -7,18 +7,8 @@ CREATE OR REPLACE MACRO require_snapshot(v, table_role) AS
         WHEN EXISTS (SELECT 1 FROM meta.current_snapshots s WHERE s.version = v AND s.role = table_role)
             THEN true
         ELSE error(
-            'version ' || v || ' has no ' || table_role || ' snapshot in this warehouse; run: mwh ingest --datastack '
-            || (SELECT name FROM meta.datastack)
-            || coalesce(
-                (
-                    SELECT ' --timestamp ' || strftime(make_timestamp(epoch_us(l.time_stamp)), '%Y-%m-%dT%H:%M:%S')
-                        || CASE WHEN epoch_us(l.time_stamp) % 1000000 = 0 THEN ''
-                            ELSE '.' || lpad(CAST(epoch_us(l.time_stamp) % 1000000 AS VARCHAR), 6, '0') END
-                        || 'Z'
-                    FROM meta.versions l WHERE l.version = v AND l.kind = 'live'
-                ),
-                ' --version ' || v
-            )
+            'version ' || v || ' has no ' || table_role || ' snapshot in this warehouse; run: mwh ingest'
+            || ingest_args(v)
         )
     END;
 COMMENT ON MACRO require_snapshot IS 'true if a table role is snapshotted at a version, else an error naming the mwh ingest command to run.';

@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import demo, diff, info, ingest, neuron, query, report  # noqa: F401 - registers the commands
-from .common import cli
+from .common import cli, stop_quietly_on_broken_pipe
 
 __all__ = ["cli", "main"]
 
@@ -33,4 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        stop_quietly_on_broken_pipe()
+    try:
+        sys.stdout.flush()  # a pipe closed after the last write shows here, not in the command
+    except BrokenPipeError:
+        stop_quietly_on_broken_pipe()
     sys.exit(rv if isinstance(rv, int) else 0)

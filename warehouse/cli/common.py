@@ -6,6 +6,8 @@ line on stderr with a non-zero exit. Data goes to stdout, messages to stderr.
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC
 from pathlib import Path
 
@@ -36,6 +38,8 @@ class WarehouseGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            stop_quietly_on_broken_pipe()
         except OSError as exc:
             _fail(ctx, f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", exc)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
@@ -71,7 +75,23 @@ def db_option(f):
 
 
 def db_path(db: Path | None) -> Path:
+    """The warehouse file: the command's own --db, else `mwh --db PATH COMMAND`'s, else $MWH_DB
+    (which click has already put in `db` when set), else warehouse.duckdb."""
+    ctx = click.get_current_context(silent=True)
+    given_here = ctx is not None and ctx.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE
+    group_db = (ctx.find_root().obj or {}).get("db") if ctx is not None else None
+    if group_db is not None and not given_here:
+        return Path(group_db)
     return Path(db) if db is not None else settings.db_path()
+
+
+def stop_quietly_on_broken_pipe() -> None:
+    """The reader of stdout went away (`mwh status | head -1`): stop without a word, as Unix tools
+    do, with the shell's status for a SIGPIPE. Python would otherwise complain again when it
+    flushes stdout at exit, so stdout is pointed at /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 class ParsedType(click.ParamType):
@@ -111,8 +131,15 @@ TIMESTAMP = ParsedType("timestamp", _timestamp)
 )
 @click.version_option(__version__, prog_name="microns-warehouse")
 @click.option("--verbose", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Warehouse file for the command (the same as the command's own --db, which wins).",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, db: Path | None) -> None:
     """microns-warehouse: snapshots of CAVE connectomics data (MICrONS minnie65_public) in one DuckDB file.
 
     \b
@@ -125,7 +152,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         mwh sql "SELECT strategy_axon, count(*) FROM proofread_neurons WHERE version = 1181 GROUP BY ALL"
         mwh report --version 1181
     """
-    ctx.obj = {"verbose": verbose}
+    ctx.obj = {"verbose": verbose, "db": db}
 
 
 def format_utc(value, seconds: bool = False) -> str:

@@ -17,7 +17,7 @@ import click
 from ingest.plan import PlanOptions
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
-from ingest.synthetic import SyntheticDatastack
+from ingest.synthetic import EXAMPLE_ROOT, SyntheticDatastack
 from reports.publish import check_out_dir, publish
 
 from ..api import open as open_warehouse
@@ -128,9 +128,18 @@ def run_demo(
     rows: dict = {}
     try:
         options = IngestOptions(workers=workers, plan=PlanOptions(synapses="partners"), progress=progress)
+        # and the notebook's example neuron, not proofread: every synapse of it where it exists
+        example = IngestOptions(
+            roles=("synapses",),
+            workers=workers,
+            plan=PlanOptions(synapses="roots", root_ids=(EXAMPLE_ROOT,)),
+            progress=progress,
+        )
         for v in versions:
             for outcome in ingest_version(wh, source, v, options):
                 rows[(outcome.table, v)] = outcome.rows
+            if (ds.roots[v] == EXAMPLE_ROOT).any():
+                ingest_version(wh, source, v, example)
         wh.con.execute("CHECKPOINT")
     finally:
         wh.close()

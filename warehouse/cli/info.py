@@ -6,6 +6,7 @@ import click
 
 from .. import catalog, snapshots
 from ..errors import WarehouseError
+from ..registry import ROLE_NAMES
 from .common import cli, db_option, db_path, format_utc
 
 
@@ -44,7 +45,10 @@ def versions(db, datastack, server, local) -> None:
         raise WarehouseError("give --datastack (e.g. minnie65_public), or --db a warehouse file")
     live_rows = [(v, ts, exp, None, True) for v, ts, exp, _, is_live in recorded if is_live]
     if local:
-        rows = recorded
+        # What the file holds: every version with a snapshot, whatever it came from (a dump records
+        # no server metadata), and never a version the server listed but the file does not hold.
+        known = {r[0]: r for r in recorded}
+        rows = [known.get(v, (v, None, None, None, False)) for v in held]
     else:
         from ingest.sources import open_source
 
@@ -58,10 +62,11 @@ def versions(db, datastack, server, local) -> None:
     click.echo(
         f"{'version':>8}  {'time_stamp (UTC)':<20} {'expires_on (UTC)':<20} {'state':<9} snapshotted here"
     )
+    every = len(ROLE_NAMES)
     for v, ts, exp, expired, is_live in sorted(rows, key=lambda r: r[0]):
-        state = "live" if is_live else "expired" if expired else "available"
+        state = "live" if is_live else "-" if expired is None else "expired" if expired else "available"
         roles = held.get(v, [])
-        mark = "all 4 tables" if len(roles) == 4 else (", ".join(sorted(roles)) if roles else "-")
+        mark = f"all {every} tables" if len(roles) == every else (", ".join(sorted(roles)) if roles else "-")
         when = format_utc(ts, seconds=True) if is_live else format_utc(ts)
         click.echo(f"{v:>8}  {when:<20} {format_utc(exp):<20} {state:<9} {mark}")
     if live_rows:
@@ -102,6 +107,10 @@ def status(db) -> None:
             click.echo(
                 f"  v{h.version:<6} {h.role:<18} {h.table:<36} {h.rows:>12,} rows  {format_utc(h.finished_at)}{at}"
             )
+        for v in sorted({h.version for h in held if h.role == "synapses"}):
+            click.echo(
+                f"  v{v:<6} synapse scope:     {describe_scopes(snapshots.synapse_scopes(c, 'synapses', v))}"
+            )
         for u in snapshots.unfinished(c):
             table, v, done, total, msg, expired = (
                 u.table,
@@ -135,6 +144,28 @@ def upgrade(db) -> None:
     """
     from ..api import open as open_warehouse
 
-    with open_warehouse(db_path(db), read_only=False):
-        pass
-    click.echo(f"{db_path(db)} is up to date", err=True)
+    with open_warehouse(db_path(db), read_only=False) as wh:
+        upgraded = wh.upgraded
+    if upgraded:
+        click.echo(
+            f"{db_path(db)}: migrated and re-applied the views and macros of sql/ (no data changed)", err=True
+        )
+    else:
+        click.echo(f"{db_path(db)} is up to date", err=True)
+
+
+SCOPE_WORDS = {
+    "synapses_proofread": "between proofread cells",
+    "synapses_partners": "every synapse of {roots:,} proofread cells",
+    "synapses_roots": "every synapse of {roots:,} root id(s)",
+    "dump": "the whole table (dump)",
+    "whole_table": "the whole table",
+}
+
+
+def describe_scopes(scopes) -> str:
+    """What a version's synapse snapshots hold together, e.g. 'between proofread cells + every
+    synapse of 1 root id(s)': which neurons partners() can answer for."""
+    return " + ".join(
+        f"{SCOPE_WORDS.get(s.kind, s.kind).format(roots=s.roots)} ({s.rows:,} rows)" for s in scopes
+    )

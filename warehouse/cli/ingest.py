@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from .common import TIMESTAMP, cli, db_option, db_path
+from ..errors import WarehouseError
+from ..neuron import parse_root_id
+from .common import ROOT_ID, TIMESTAMP, cli, db_option, db_path
 
 
 @cli.command()
@@ -46,6 +48,20 @@ from .common import TIMESTAMP, cli, db_option, db_path
     "'partners': every input and output of the proofread cells.",
 )
 @click.option(
+    "--root-ids",
+    "root_ids",
+    type=ROOT_ID,
+    multiple=True,
+    help="Take every input and output synapse of these root ids (the notebook's "
+    "synapse_query(pre_ids=...)), so partners() and mwh neuron can answer for them. Repeat for several.",
+)
+@click.option(
+    "--root-ids-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Like --root-ids, the ids read from a file (one per line, or separated by commas or spaces).",
+)
+@click.option(
     "--server", default=None, help="CAVE global server URL (default from the datastack's configuration)."
 )
 @click.option(
@@ -71,12 +87,25 @@ from .common import TIMESTAMP, cli, db_option, db_path
 )
 @click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
 def ingest(
-    db, datastack, version, timestamp, tables, synapses, server, workers, ids_per_chunk, dump, force
+    db,
+    datastack,
+    version,
+    timestamp,
+    tables,
+    synapses,
+    root_ids,
+    root_ids_file,
+    server,
+    workers,
+    ids_per_chunk,
+    dump,
+    force,
 ) -> None:
     """Snapshot one materialization version, or the live data at a timestamp, into the warehouse.
 
-    Takes the proofreading table, both cell-type tables and the synapses of the proofread cells,
-    each as an all-or-nothing snapshot. The server's row cap never truncates silently: queries are
+    Takes the proofreading, nucleus and both cell-type tables whole and the synapses of the
+    proofread cells (with --root-ids: every synapse of those neurons), each as an all-or-nothing
+    snapshot. Synapse snapshots of a version add up, so a narrower one never hides a wider one. The server's row cap never truncates silently: queries are
     cut into chunks, a chunk that hits the cap is split, and counts are checked before commit. An
     interrupted run keeps its finished chunks: run the same command again to resume.
 
@@ -92,6 +121,7 @@ def ingest(
         mwh ingest -d minnie65_public -v 1181 --synapses partners --workers 8
         mwh ingest -d minnie65_public --timestamp 2025-06-12T10:00:00Z
         mwh ingest -d demo -v 1300
+        mwh ingest -d minnie65_public -v 1181 --root-ids 864691135808473885
         mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
     """
     if timestamp is not None and version is not None:
@@ -103,6 +133,8 @@ def ingest(
             )
         if version is None:
             raise click.UsageError("--dump needs --version, the version the dump files are of")
+        if root_ids or root_ids_file:
+            raise click.UsageError("--dump takes the whole table; leave out --root-ids")
         return _ingest_dump(db, datastack, version, tables, server, dump, force)
     if timestamp is None and version is None:
         raise click.UsageError(
@@ -123,6 +155,9 @@ def ingest(
     from ..api import check_writable_for, open_for_datastack
     from ..config import datastack_config
 
+    ids = list(root_ids) + (read_root_ids(root_ids_file) if root_ids_file else [])
+    if ids:
+        synapses = "roots"
     cfg = datastack_config(datastack)
     roles = resolve_roles(cfg, tables)
     db = db_path(db)
@@ -140,7 +175,7 @@ def ingest(
             roles=roles,
             workers=workers,
             force=force,
-            plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk),
+            plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk, root_ids=tuple(ids)),
             progress=Progress(),
         )
         if timestamp is not None:
@@ -204,3 +239,21 @@ def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
         rate = f", {o.rows / o.seconds:,.0f} rows/s" if o.seconds > 0 else ""
         click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from the dump ({o.action}{rate})", err=True)
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
+
+
+def read_root_ids(path: Path) -> list[int]:
+    """Root ids from a file: one per line, or separated by commas, spaces or tabs; # starts a comment."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise WarehouseError(f"cannot read --root-ids-file {path}: {exc.strerror}") from None
+    ids = []
+    for n, line in enumerate(text.splitlines(), 1):
+        for word in line.split("#", 1)[0].replace(",", " ").split():
+            try:
+                ids.append(parse_root_id(word))
+            except WarehouseError as exc:
+                raise WarehouseError(f"{path}:{n}: {exc}") from None
+    if not ids:
+        raise WarehouseError(f"--root-ids-file {path} holds no root ids")
+    return ids

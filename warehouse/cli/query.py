@@ -72,20 +72,30 @@ def sql(db, query, fmt, output, params, max_rows, write) -> None:
         if rel is None:  # a statement without a result (only with --write)
             click.echo("OK", err=True)
             return
+        written = 0  # rows in the output file, said when there is one
         if fmt == "parquet":
+            import pyarrow.parquet as pq
+
             rel.write_parquet(str(output))
+            written = pq.read_metadata(str(output)).num_rows
         elif fmt == "csv":
             if output:
                 rel.write_csv(str(output))
+                written = wh.con.execute(
+                    "SELECT count(*) FROM read_csv(?, header = true)", [str(output)]
+                ).fetchall()[0][0]
             else:
                 import pyarrow.csv as pacsv
 
                 pacsv.write_csv(rel.to_arrow_table(), sys.stdout.buffer)
         elif fmt == "json":
-            text = json.dumps(rel.pl().to_dicts(), default=str, indent=1)
+            records = rel.pl().to_dicts()
+            written = len(records)
+            text = json.dumps(records, default=str, indent=1)
             (output.write_text(text + "\n") if output else click.echo(text))
         else:
             text = rel.limit(max_rows).pl()
+            written = text.height
             import polars as pl
 
             with pl.Config(
@@ -97,7 +107,7 @@ def sql(db, query, fmt, output, params, max_rows, write) -> None:
             ):
                 (output.write_text(str(text) + "\n") if output else click.echo(str(text)))
         if output:
-            click.echo(f"wrote {output}", err=True)
+            click.echo(f"wrote {written:,} row{'s' if written != 1 else ''} to {output}", err=True)
 
 
 def _coerce(params: tuple[str, ...]) -> list:
