@@ -126,7 +126,7 @@ def delta_version(path: str | os.PathLike[str]) -> int:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one commit wrote: its Delta version, rows and data files (bytes) as committed."""
+    """What one commit added: its Delta version, and the rows, files and bytes of that commit alone."""
 
     path: Path
     delta_version: int
@@ -185,6 +185,7 @@ def write_table(
             schema = first.schema
             batches = _chain(first, batches)
         stream = pa.RecordBatchReader.from_batches(schema, batches)
+    before = set(_relative_files(path)) if is_delta_table(path) else set()
     path.parent.mkdir(parents=True, exist_ok=True)
     # zstd like the warehouse's own Parquet; statistics let readers skip row groups on sorted keys.
     props = WriterProperties(compression="ZSTD", compression_level=3)
@@ -198,8 +199,10 @@ def write_table(
         description=description,
     )
     dt = _open(path)
-    actions = dt.get_add_actions(flatten=True)
-    add = pa.table(actions) if not isinstance(actions, pa.Table) else actions
+    add = pa.table(dt.get_add_actions(flatten=True))
+    add = add.filter(
+        pa.array([urllib.parse.unquote(p) not in before for p in add.column("path").to_pylist()], pa.bool_())
+    )
     return WriteResult(
         path=path,
         delta_version=dt.version(),
@@ -207,6 +210,13 @@ def write_table(
         files=add.num_rows,
         bytes=int(pc.sum(add.column("size_bytes")).as_py() or 0),
     )
+
+
+def _relative_files(path: Path) -> list[str]:
+    """The current version's data files relative to the table folder, as the log names them (unquoted)."""
+    return [
+        urllib.parse.unquote(p) for p in pa.table(_open(path).get_add_actions()).column("path").to_pylist()
+    ]
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
