@@ -120,9 +120,10 @@ def _take(
         requests = _ask_whole_tables_early(wh, ahead, version, options, at)
         outcomes = []
         for name in options.roles:
-            if role(name).taken == PROOFREAD_SYNAPSES:
-                if "proofreading" not in options.roles:
-                    wh.require(version, wh.roles_for("proofread_neurons"))
+            entry = role(name)
+            if entry.taken == PROOFREAD_SYNAPSES:
+                if entry.selected_by not in options.roles:
+                    wh.require(version, [entry.selected_by])
                 req = synapse_request(wh.con, wh.config, lay, version, options.plan, at)
                 if _asks_the_server(find_snapshot(wh, req), options.force):
                     req.expected = expected_synapses(ahead, req)

@@ -469,8 +469,11 @@ def reference_join(annotation: pa.Table, reference: pa.Table) -> pa.Table:
     """Join an annotation table to its reference table the way CAVE's query_table returns it.
 
     Annotation columns come first, unsuffixed; reference columns that collide get `_ref`
-    (id_ref, created_ref, valid_ref); then the remaining reference columns.
+    (id_ref, created_ref, valid_ref); then the remaining reference columns. The target's
+    superceded_id is not part of the merged answer.
     """
+    if "superceded_id" in reference.column_names and "superceded_id" not in annotation.column_names:
+        reference = reference.drop_columns(["superceded_id"])
     ref = reference.rename_columns(
         [c + "_ref" if c in annotation.column_names else c for c in reference.column_names]
     )

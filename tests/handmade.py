@@ -118,6 +118,31 @@ def cell_type_table(nuclei: list[Nucleus]) -> pa.Table:
     )
 
 
+def nucleus_table(nuclei: list[Nucleus]) -> pa.Table:
+    """The nucleus table the cell-type rows are joined to: each nucleus once."""
+    seen = {x.nucleus_id: x for x in nuclei}
+    rows = [seen[k] for k in sorted(seen)]
+    n = len(rows)
+    return conform(
+        pa.table(
+            {
+                "id": [x.nucleus_id for x in rows],
+                "created": _utc(n),
+                "superceded_id": pa.nulls(n, pa.int64()),
+                "valid": [True] * n,
+                "volume": [250.0] * n,
+                "pt_supervoxel_id": [8_000 + x.nucleus_id for x in rows],
+                "pt_root_id": [x.root for x in rows],
+                "pt_position_x": [x.xyz[0] for x in rows],
+                "pt_position_y": [x.xyz[1] for x in rows],
+                "pt_position_z": [x.xyz[2] for x in rows],
+            }
+        ),
+        "nucleus",
+        "handmade",
+    )
+
+
 def synapse_table(synapses: list[Synapse]) -> pa.Table:
     n = len(synapses)
     cols: dict = {
@@ -154,6 +179,7 @@ class HandmadeSource:
         for v, content in versions.items():
             self._tables[(cfg.table("proofreading"), v)] = proofreading_table(content.cells)
             self._tables[(cfg.table("synapses"), v)] = synapse_table(content.synapses)
+            self._tables[(cfg.table("nucleus"), v)] = nucleus_table(content.nuclei)
             for role, which in (("cell_types_auto", "auto"), ("cell_types_manual", "manual")):
                 rows = [x for x in content.nuclei if x.table == which]
                 self._tables[(cfg.table(role), v)] = cell_type_table(rows)

@@ -19,6 +19,7 @@ ROLES = {
     "synapses": "synapses_pni_2",
     "cell_types_manual": "allen_v1_column_types_slanted_ref",
     "cell_types_auto": "aibs_metamodel_celltypes_v661",
+    "nucleus": "nucleus_detection_v0",
 }
 
 

@@ -42,6 +42,7 @@ from tests.cave_server import CaveTestServer
 from tests.conftest import build_warehouse
 from warehouse.config import datastack_config
 from warehouse.errors import AuthError, IngestInterrupted, RetryableSourceError, SourceError, WarehouseError
+from warehouse.registry import ROLE_NAMES
 
 TOKEN = "cave-ingest-secret-5f1d0c9e7a2b"  # distinctive, so a leak anywhere is found by grep
 V = 1181
@@ -153,7 +154,7 @@ def test_faulty_capped_server_gives_the_demo_rows(ds, reference, tmp_path, caplo
         path = tmp_path / "cave.duckdb"
         outcomes = ingest(path, cave(srv), workers=4)
         stats, url = srv.stats, srv.url
-    assert [o.action for o in outcomes] == ["created"] * 4
+    assert [o.action for o in outcomes] == ["created"] * len(ROLE_NAMES)
     assert stats["errors_injected"] > 5 and stats["drops_injected"] > 0, stats
     assert stats["truncated_responses"] > 5 and stats["max_in_flight"] >= 2, stats
     assert stats["max_in_flight"] <= 4, "--workers bounds the requests in flight, early ones included"
@@ -512,7 +513,7 @@ def test_cli_ingest_partners_then_versions(srv, reference_partners, tmp_path):
     assert code == 0, err
     rows = {int(line.split()[0]): line for line in out.splitlines()[1:]}
     assert sorted(rows) == [943, 1078, 1181, 1300]
-    assert rows[V].endswith("all 4 tables") and "available" in rows[V]
+    assert rows[V].endswith(f"all {len(ROLE_NAMES)} tables") and "available" in rows[V]
     assert "expired" in rows[943] and rows[1078].endswith("-") and rows[1300].endswith("-")
     assert "2024-10-03 10:10" in rows[V]  # the server's time_stamp, UTC
     assert TOKEN not in out + err

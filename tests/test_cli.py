@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from warehouse.cli import cli
+from warehouse.registry import ROLE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -165,7 +166,7 @@ def test_versions_and_status(demo_db):
     proc = mwh("versions", "--db", str(demo_db), "--datastack", "demo")
     assert proc.returncode == 0, proc.stderr
     lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
-    assert "expired" in lines["943"] and "all 4 tables" in lines["1181"]
+    assert "expired" in lines["943"] and f"all {len(ROLE_NAMES)} tables" in lines["1181"]
     st = mwh("status", "--db", str(demo_db))
     assert st.returncode == 0 and "v1181" in st.stdout and "synapses_pni_2" in st.stdout
 

@@ -22,10 +22,10 @@ V1, V2 = 1078, 1181
 
 
 def _cells(rows: dict[str, pd.DataFrame]) -> dict[int, int | None]:
-    """Proofread root -> smallest nucleus id on it (None without one), from the raw cell-type rows."""
+    """Proofread root -> smallest nucleus id on it (None without one), from the raw nucleus rows."""
     prf = rows["proofreading"]
     roots = set(prf.loc[prf["status_axon"] == "t", "pt_root_id"])
-    nuc = pd.concat([rows["cell_types_manual"], rows["cell_types_auto"]])[["target_id", "pt_root_id"]]
+    nuc = rows["nucleus"].rename(columns={"id": "target_id"})[["target_id", "pt_root_id"]]
     key = (
         nuc[nuc["pt_root_id"].isin(roots) & (nuc["pt_root_id"] != 0)].groupby("pt_root_id")["target_id"].min()
     )

@@ -45,7 +45,7 @@ from warehouse.cli import main
 from warehouse.config import datastack_config
 from warehouse.errors import IngestInterrupted, SchemaMismatch, SourceError, VersionNotSnapshotted
 from warehouse.live import LIVE_BASE
-from warehouse.registry import schema_of
+from warehouse.registry import ROLE_NAMES, schema_of
 from warehouse.timestamps import parse_timestamp
 
 TOKEN = "live-snapshot-secret-8c1e"
@@ -159,7 +159,7 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 def test_live_snapshot_holds_the_data_at_its_time(ds, live_db):
     path, done, stats = live_db["path"], live_db["done"], live_db["stats"]
     assert done.version == LIVE and done.timestamp == T
-    assert [o.action for o in done.outcomes] == ["created"] * 4
+    assert [o.action for o in done.outcomes] == ["created"] * len(ROLE_NAMES)
     for role in ROLES:
         want = expected(ds, role, AT_T)
         assert want.num_rows > 0
@@ -241,13 +241,13 @@ def test_versions_and_status_show_live_snapshots(live_db, capsys):
     assert code == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert rows[str(LIVE)].split()[1:5] == ["2025-03-01", "12:00:00", "-", "live"]
-    assert rows[str(LIVE)].endswith("all 4 tables") and rows["1181"].endswith("all 4 tables")
+    assert rows[str(LIVE)].endswith(f"all {len(ROLE_NAMES)} tables") and rows["1181"].endswith(f"all {len(ROLE_NAMES)} tables")
     assert "available" in rows["1300"] and rows["1300"].endswith("-")
     assert "live snapshots" in err
     code, out, err = run_cli(capsys, "status", "--db", db)
     assert code == 0, err
     live_lines = [line for line in out.splitlines() if f"v{LIVE}" in line]
-    assert len(live_lines) == 4 and all(line.endswith(f"live at {T_TEXT}") for line in live_lines)
+    assert len(live_lines) == len(ROLE_NAMES) and all(line.endswith(f"live at {T_TEXT}") for line in live_lines)
 
 
 def test_views_and_macros_work_at_the_live_version(ds, live_db):
@@ -283,7 +283,7 @@ def test_the_same_time_again_is_a_no_op_and_another_time_gets_the_next_number(ds
     shutil.copy(live_db["path"], path)
     same = parse_timestamp("2025-03-01T13:00:00+01:00")  # T, written in another zone
     again = live_ingest(path, cave(srv), same)
-    assert again.version == LIVE and [o.action for o in again.outcomes] == ["unchanged"] * 4
+    assert again.version == LIVE and [o.action for o in again.outcomes] == ["unchanged"] * len(ROLE_NAMES)
     assert srv.stats["queries"] == 0  # only the versions were listed
 
     earlier = parse_timestamp("2025-01-01")  # between 1181 and 1300: the state of 1181, midnight UTC
@@ -368,7 +368,7 @@ def test_mwh_ingest_timestamp_end_to_end(srv, tmp_path):
     assert f"{SYNAPSE_TABLE} v{LIVE}:" in first.stderr and "(created" in first.stderr
     assert f"live snapshot at {T_TEXT} is version {LIVE} of this file" in first.stderr
     assert "Deprecation" not in first.stderr + second.stderr and "Traceback" not in first.stderr
-    assert second.returncode == 0 and second.stderr.count("(unchanged)") == 4, second.stderr
+    assert second.returncode == 0 and second.stderr.count("(unchanged)") == len(ROLE_NAMES), second.stderr
     assert TOKEN not in first.stderr + first.stdout
 
 

@@ -38,6 +38,7 @@ class TableRole:
     default_table: str  # the CAVE table on minnie65_public; a datastack may name another
     schema: pa.Schema  # as query_table returns it; reference tables come joined to their target
     taken: str = WHOLE  # WHOLE, or PROOFREAD_SYNAPSES
+    selected_by: str | None = None  # the role whose snapshot of the same version selects the rows
     stable_columns: tuple[str, ...] = ()  # never change for a row id: stored once (split storage)
     dump_names: tuple[str, ...] = ("{table}", "{table}_merged")  # {table}.csv.gz names tried in order
     reference: str | None = None  # the role whose table this one references (joined as *_ref)
@@ -146,6 +147,7 @@ _ENTRIES = (
         default_table="synapses_pni_2",
         schema=_SYNAPSES,
         taken=PROOFREAD_SYNAPSES,
+        selected_by="proofreading",
         accumulates=True,
         # Only the root ids change between versions; a second version of 337 M rows costs only them.
         stable_columns=tuple(c for c in _SYNAPSES.names if c not in ("pre_pt_root_id", "post_pt_root_id")),

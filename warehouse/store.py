@@ -301,7 +301,7 @@ class SplitAppender(Appender):
             [self.sid],
         )[0]
         if dupes:
-            raise WarehouseError(f"{label}: {dupes} duplicate row ids; nothing was committed")
+            raise WarehouseError(f"{label}: {dupes} duplicate synapse ids; nothing was committed")
 
 
 def _raw_ddl(layout: TableLayout) -> str:

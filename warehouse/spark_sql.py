@@ -1,0 +1,284 @@
+"""The notebook's analysis as Spark SQL over a lake, derived from the warehouse's own DuckDB views.
+
+For users with a Spark (or Sail, a Spark Connect server without a JVM) session and a lake written by
+:mod:`warehouse.lake_export`: :func:`register_lake` reads each table role's Delta table with
+``spark.read.format("delta").load(path)`` as a temp view and then creates, as Spark temp views,
+the staging views and the analysis views ``proofread_neurons``, ``proofread_synapses``,
+``connections`` and ``cell_types``; the :class:`SparkLake` it returns gives one neuron's partners by synapse count (``.partners``).
+
+The SQL is not written twice: each view is the ``sql/`` file's statement, parsed with sqlglot as
+DuckDB and written out as Spark SQL, so a change to a view reaches Spark too. What the
+transpiler cannot carry is done here, in the AST, and said where it is done:
+
+- ``{{raw.role}}`` template names become the temp views ``raw_<role>``, ``{{datastack.x}}`` and
+  ``{{warehouse.x}}`` literals from the manifest's meta, and ``meta.current_snapshots`` the temp
+  view ``meta_current_snapshots`` built from the manifest (Spark temp views have one-part names).
+- DuckDB scalar macros (``voxel_um``, ``depth_um``) have no Spark SQL equivalent; their bodies are
+  inlined at each call. Numbers from meta are written as DOUBLE literals, since a Spark literal
+  ``4.0`` is a DECIMAL and would change the arithmetic's type and rounding.
+- ``neuroglancer_url`` builds its link with DuckDB's ``url_encode`` and JSON functions, which have
+  no Spark SQL counterparts: Spark's ``proofread_neurons`` leaves that column out.
+- ``QUALIFY`` (in ``cell_types``) is rewritten by sqlglot into a filtered subquery; DuckDB's
+  ``SEMI JOIN`` and ``::BIGINT`` casts are Spark SQL as written.
+- ``partners`` is a DuckDB table macro with a named default (``direction := 'output'``), which
+  sqlglot cannot parse as a statement: its body is parsed alone and the parameters are replaced
+  by literals. ``require_snapshot`` and ``error()`` (DuckDB's way of failing a query with a
+  message) are replaced by checks in Python before the query runs.
+- Views that read other DuckDB macros (``at_version``, ``neuroglancer_state``) are not offered.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from . import lake, lake_export
+from .errors import WarehouseError
+
+# The views made in Spark, in dependency order (each reads only those before it).
+VIEWS = (
+    "stg_proofreading",
+    "stg_synapses",
+    "stg_cell_types_auto",
+    "stg_cell_types_manual",
+    "proofread_neurons",
+    "proofread_synapses",
+    "connections",
+    "cell_types",
+)
+SCALAR_MACROS = ("voxel_um", "depth_um")
+DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
+_PLACEHOLDER = re.compile(r"\{\{\s*(raw|datastack|warehouse)\.(\w+)\s*\}\}")
+_TABLE_MACRO = re.compile(
+    r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)\s*\((?P<params>[^)]*)\)\s+AS\s+TABLE\s+(?P<body>.*?);\s*(?:COMMENT|\Z)",
+    re.S | re.I,
+)
+
+
+def sql_text(name: str) -> str:
+    """The text of the sql/ file that creates ``name`` (a view or macro)."""
+    root = resources.files("sql")
+    for layer in ("macros", "staging", "analysis"):
+        f = root.joinpath(layer, f"{name}.sql")
+        if f.is_file():
+            return f.read_text()
+    raise WarehouseError(f"no sql/ file creates {name}")
+
+
+def _settings(manifest: dict) -> dict[str, tuple[str, str | None]]:
+    """``{{datastack.x}}`` / ``{{warehouse.x}}`` values as (DuckDB type, text) from the manifest's meta."""
+    out: dict[str, tuple[str, str | None]] = {}
+    ds = manifest["meta"]["datastack"]
+    if len(ds["rows"]) != 1:
+        raise WarehouseError("the lake manifest's meta.datastack should have exactly one row")
+    for (col, typ), value in zip(ds["columns"], ds["rows"][0], strict=True):
+        out[f"datastack.{col}"] = (typ, value)
+    for key, value in manifest["meta"]["warehouse"]["rows"]:
+        out[f"warehouse.{key}"] = ("VARCHAR", value)
+    return out
+
+
+def _literal(typ: str, value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    if typ in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CAST({float(value)!r} AS DOUBLE)"
+    if typ in ("BIGINT", "INTEGER", "SMALLINT"):
+        return str(int(value))
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render(text: str, manifest: dict) -> str:
+    """Fill a sql/ file's templates for Spark: raw names to temp views, settings to literals."""
+    settings = _settings(manifest)
+
+    def sub(m: re.Match) -> str:
+        kind, name = m.group(1), m.group(2)
+        if kind == "raw":
+            return f"raw_{name}"
+        key = f"{kind}.{name}"
+        if key not in settings:
+            raise WarehouseError(f"SQL refers to unknown setting '{key}'")
+        return _literal(*settings[key])
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _scalar_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]]:
+    macros = {}
+    for name in SCALAR_MACROS:
+        create = sqlglot.parse(render(sql_text(name), manifest), read="duckdb")[0]
+        if not isinstance(create, exp.Create) or str(create.args.get("kind")).upper() != "MACRO":
+            raise WarehouseError(f"sql/macros/{name}.sql is not a scalar macro sqlglot can read")
+        params = [p.name for p in create.this.expressions]
+        macros[name] = (params, create.expression)
+    return macros
+
+
+def _inline(tree: exp.Expression, macros: dict[str, tuple[list[str], exp.Expression]]) -> exp.Expression:
+    """Replace each call of a scalar macro by its body with the arguments put in (repeatedly, for nesting)."""
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in macros:
+            params, body = macros[node.name.lower()]
+            args = dict(zip(params, node.expressions, strict=True))
+            out = body.copy().transform(
+                lambda n: (
+                    args[n.name].copy() if isinstance(n, exp.Column) and not n.table and n.name in args else n
+                )
+            )
+            return exp.Paren(this=_inline(out, macros))
+        return node
+
+    return tree.transform(visit)
+
+
+def _rename_meta(tree: exp.Expression) -> exp.Expression:
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db == "meta":
+            return exp.Table(this=exp.to_identifier(f"meta_{node.name}"), alias=node.args.get("alias"))
+        return node
+
+    return tree.transform(visit)
+
+
+def view_sql(name: str, manifest: dict) -> str:
+    """The Spark SQL statement creating the temp view ``name``, transpiled from its DuckDB file."""
+    if name not in VIEWS:
+        raise WarehouseError(f"no Spark version of {name}; Spark views: {', '.join(VIEWS)}")
+    statements = sqlglot.parse(render(sql_text(name), manifest), read="duckdb")
+    creates = [
+        s for s in statements if isinstance(s, exp.Create) and str(s.args.get("kind")).upper() == "VIEW"
+    ]
+    if len(creates) != 1:
+        raise WarehouseError(f"sql file for {name} should create exactly one view")
+    query = _rename_meta(_inline(creates[0].expression, _scalar_macros(manifest)))
+    dropped = DROPPED_COLUMNS.get(name, ())
+    if dropped:
+        select = query if isinstance(query, exp.Select) else query.find(exp.Select)
+        select.set("expressions", [e for e in select.expressions if e.alias_or_name not in dropped])
+    return f"CREATE OR REPLACE TEMPORARY VIEW {name} AS " + query.sql(dialect="spark")
+
+
+def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "output") -> str:
+    """Spark SQL for ``partners(root_id, version, direction)``, from the DuckDB table macro's body."""
+    if direction not in ("output", "input"):
+        raise WarehouseError(f"direction must be 'output' or 'input', not {direction!r}")
+    m = _TABLE_MACRO.search(sql_text("partners"))
+    if not m:
+        raise WarehouseError("sql/analysis/partners.sql is not a table macro this module can read")
+    params = [p.split(":=")[0].strip() for p in m.group("params").split(",")]
+    values = {"root_id": exp.Literal.number(int(root_id)), "v": exp.Literal.number(int(version))}
+    values["direction"] = exp.Literal.string(direction)
+    if set(params) != set(values):
+        raise WarehouseError(f"partners macro parameters changed ({', '.join(params)}); update spark_sql.py")
+    body = sqlglot.parse_one(render(m.group("body"), manifest), read="duckdb")
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table and node.name in values:
+            return values[node.name].copy()
+        # require_snapshot() is checked by the caller; a subquery of only such calls becomes TRUE.
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "require_snapshot":
+            return exp.true()
+        # error() is DuckDB's way to fail with a message; the direction was checked above.
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "error":
+            return exp.false()
+        return node
+
+    tree = _rename_meta(_inline(body.transform(visit), _scalar_macros(manifest)))
+    return tree.sql(dialect="spark")
+
+
+def _load(spark: Any, path: os.PathLike[str] | str, delta_version: int | None) -> Any:
+    reader = spark.read.format("delta")
+    if delta_version is not None:
+        reader = reader.option("versionAsOf", delta_version)
+    return reader.load(str(path))
+
+
+def raw_frame(spark: Any, root: str | os.PathLike[str], manifest: dict, role: str, version: int) -> Any:
+    """One role's exported rows at one version as a Spark DataFrame, as the raw relation held them."""
+    entry = lake_export.table_entry(manifest, role, version)
+    base = lake.check_root(root) / manifest["datastack"]
+    rows = _load(spark, base / entry["path"], entry["delta_version"])
+    if entry["layout"] == "split":
+        fixed = _load(spark, base / entry["fixed"]["path"], entry["fixed"]["delta_version"])
+        fixed = fixed.select(*[c for c in fixed.columns if c == "id" or c not in rows.columns])
+        rows = rows.join(fixed, on="id", how="inner")
+    return rows.select(*entry["columns"])
+
+
+@dataclass
+class SparkLake:
+    """A Spark session with a lake's views registered: what :func:`register_lake` returns."""
+
+    spark: Any
+    root: Path
+    manifest: dict
+    versions: list[int]
+
+    def view(self, name: str, version: int | None = None) -> Any:
+        """A registered view as a DataFrame, at one version if given."""
+        if name not in VIEWS:
+            raise WarehouseError(f"no Spark view {name}; Spark views: {', '.join(VIEWS)}")
+        frame = self.spark.table(name)
+        if version is not None:
+            self._require(version)
+            frame = frame.where(frame.version == version)
+        return frame
+
+    def partners(self, root_id: int, version: int, direction: str = "output") -> Any:
+        """One neuron's partners at a version by synapse count, as DuckDB's ``partners`` macro gives them.
+
+        A version not registered is refused by name, as ``require_snapshot`` does in DuckDB.
+        """
+        self._require(version)
+        return self.spark.sql(partners_sql(self.manifest, root_id, version, direction))
+
+    def _require(self, version: int) -> None:
+        if version not in self.versions:
+            raise WarehouseError(
+                f"version {version} is not registered from the lake at {self.root}; registered: "
+                f"{', '.join(map(str, self.versions))}"
+            )
+
+
+def register_lake(
+    spark: Any, root: str | os.PathLike[str], datastack: str, versions: list[int] | None = None
+) -> SparkLake:
+    """Create the raw, meta and analysis temp views over a lake in ``spark``.
+
+    ``versions`` defaults to every version the manifest has a proofreading table for; each role's
+    view is the union of its Delta tables at those versions. Temp views belong to the session, so
+    registering again (other versions) replaces them.
+    """
+    manifest = lake_export.read_manifest(root, datastack)
+    have = sorted({t["version"] for t in manifest["tables"] if t["role"] == "proofreading"})
+    versions = have if versions is None else sorted(versions)
+    if not versions:
+        raise WarehouseError(f"the lake at {root} has no versions of {datastack}")
+    roles = sorted({t["role"] for t in manifest["tables"]})
+    for role in roles:
+        frames = [raw_frame(spark, root, manifest, role, v) for v in versions]
+        frame = frames[0]
+        for f in frames[1:]:
+            frame = frame.unionByName(f)
+        frame.createOrReplaceTempView(f"raw_{role}")
+    current = [
+        (t["role"], t["version"], t["current_snapshot_id"])
+        for t in manifest["tables"]
+        if t["version"] in versions
+    ]
+    spark.createDataFrame(current, "role string, version int, snapshot_id int").createOrReplaceTempView(
+        "meta_current_snapshots"
+    )
+    for name in VIEWS:
+        spark.sql(view_sql(name, manifest))
+    return SparkLake(spark=spark, root=lake.check_root(root), manifest=manifest, versions=versions)
