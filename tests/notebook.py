@@ -24,14 +24,21 @@ ROLES = {
 
 
 def raw_rows(con: duckdb.DuckDBPyConnection, role: str, version: int) -> pd.DataFrame:
-    """The rows of a role's current snapshot at a version, as query_table would have returned them."""
-    sid = con.execute(
-        "SELECT snapshot_id FROM meta.snapshots WHERE role = ? AND version = ? AND status = 'complete' "
-        "ORDER BY finished_at DESC LIMIT 1",
-        [role, version],
-    ).fetchall()[0][0]
+    """The rows of a role's current snapshot at a version, as query_table would have returned them.
+    The synapse table's snapshots of a version add up (each synapse once): all of them, then."""
+    sids = [
+        r[0]
+        for r in con.execute(
+            "SELECT snapshot_id FROM meta.snapshots WHERE role = ? AND version = ? AND status = 'complete' "
+            "ORDER BY finished_at DESC",
+            [role, version],
+        ).fetchall()
+    ]
+    if role != "synapses":
+        sids = sids[:1]
     return con.execute(
-        f'SELECT * EXCLUDE (snapshot_id, version) FROM raw."{ROLES[role]}" WHERE snapshot_id = ?', [sid]
+        f'SELECT * EXCLUDE (snapshot_id, version) FROM raw."{ROLES[role]}" WHERE snapshot_id IN (SELECT unnest(?)) ORDER BY id',
+        [sids],
     ).df()
 
 
