@@ -58,6 +58,7 @@ ROLES = {
     "synapses": SYNAPSE_TABLE,
     "cell_types_manual": MANUAL_TYPES_TABLE,
     "cell_types_auto": AUTO_TYPES_TABLE,
+    "nucleus": NUCLEUS_TABLE,
 }
 FAST = RetryPolicy(base_delay=0.01)
 
@@ -119,6 +120,8 @@ def expected(ds: SyntheticDatastack, role: str, version: int) -> pa.Table:
 
     if role == "proofreading":
         df = base(PROOFREADING_TABLE)
+    elif role == "nucleus":
+        df = base(NUCLEUS_TABLE)
     elif role == "synapses":
         prf = base(PROOFREADING_TABLE)
         proofread = set(prf.loc[prf.status_axon == "t", "pt_root_id"]) - {0}

@@ -6,6 +6,7 @@ import click
 
 from .. import catalog, snapshots
 from ..errors import WarehouseError
+from ..registry import ROLE_NAMES
 from .common import cli, db_option, db_path, format_utc
 
 
@@ -58,10 +59,11 @@ def versions(db, datastack, server, local) -> None:
     click.echo(
         f"{'version':>8}  {'time_stamp (UTC)':<20} {'expires_on (UTC)':<20} {'state':<9} snapshotted here"
     )
+    every = len(ROLE_NAMES)
     for v, ts, exp, expired, is_live in sorted(rows, key=lambda r: r[0]):
         state = "live" if is_live else "expired" if expired else "available"
         roles = held.get(v, [])
-        mark = "all 4 tables" if len(roles) == 4 else (", ".join(sorted(roles)) if roles else "-")
+        mark = f"all {every} tables" if len(roles) == every else (", ".join(sorted(roles)) if roles else "-")
         when = format_utc(ts, seconds=True) if is_live else format_utc(ts)
         click.echo(f"{v:>8}  {when:<20} {format_utc(exp):<20} {state:<9} {mark}")
     if live_rows:
