@@ -22,6 +22,7 @@ from warehouse.api import Warehouse
 from warehouse.errors import WarehouseError
 from warehouse.matrix import refresh_matrix
 from warehouse.registry import PROOFREAD_SYNAPSES, ROLE_NAMES, WHOLE, in_order, role
+from warehouse.timestamps import format_timestamp
 
 from . import chunks
 from .ahead import AheadSource
@@ -72,7 +73,7 @@ def check_timestamp(source: Source, at: datetime) -> list:
         if not v.expired and v.time_stamp is not None and v.time_stamp == at:
             # CAVE refuses a live query at a materialization's own time; the version is the same data.
             raise WarehouseError(
-                f"{live.format_timestamp(at)} is the time stamp of version {v.version}; snapshot the version: "
+                f"{format_timestamp(at)} is the time stamp of version {v.version}; snapshot the version: "
                 f"mwh ingest --datastack {source.datastack} --version {v.version}"
             )
     return versions

@@ -314,6 +314,11 @@ class SyntheticDatastack:
         unsure = rng.random(len(column)) < 0.03
         self.manual_type[unsure] = "Unsure"
         self.auto_rows = np.setdiff1d(auto, column[:40])  # some manually typed cells lack an auto type
+        # and a few proofread cells have no type at all: only the nucleus table knows their nucleus
+        typed = set(column)
+        early = self.pool[int(0.8 * len(self.pool)) : self.proofread_count[1078]]  # proofread from 1078 on
+        untyped = [c for c in early if c not in typed][:12]
+        self.auto_rows = np.setdiff1d(self.auto_rows, untyped)
 
     # -------------------------------------------------------------------------------- tables
     def version_info(self, version: int) -> VersionInfo:

@@ -58,6 +58,7 @@ ROLES = {
     "synapses": SYNAPSE_TABLE,
     "cell_types_manual": MANUAL_TYPES_TABLE,
     "cell_types_auto": AUTO_TYPES_TABLE,
+    "nucleus": NUCLEUS_TABLE,
 }
 FAST = RetryPolicy(base_delay=0.01)
 
@@ -119,6 +120,8 @@ def expected(ds: SyntheticDatastack, role: str, version: int) -> pa.Table:
 
     if role == "proofreading":
         df = base(PROOFREADING_TABLE)
+    elif role == "nucleus":
+        df = base(NUCLEUS_TABLE)
     elif role == "synapses":
         prf = base(PROOFREADING_TABLE)
         proofread = set(prf.loc[prf.status_axon == "t", "pt_root_id"]) - {0}
@@ -241,13 +244,17 @@ def test_versions_and_status_show_live_snapshots(live_db, capsys):
     assert code == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert rows[str(LIVE)].split()[1:5] == ["2025-03-01", "12:00:00", "-", "live"]
-    assert rows[str(LIVE)].endswith(f"all {len(ROLE_NAMES)} tables") and rows["1181"].endswith(f"all {len(ROLE_NAMES)} tables")
+    assert rows[str(LIVE)].endswith(f"all {len(ROLE_NAMES)} tables") and rows["1181"].endswith(
+        f"all {len(ROLE_NAMES)} tables"
+    )
     assert "available" in rows["1300"] and rows["1300"].endswith("-")
     assert "live snapshots" in err
     code, out, err = run_cli(capsys, "status", "--db", db)
     assert code == 0, err
     live_lines = [line for line in out.splitlines() if f"v{LIVE}" in line]
-    assert len(live_lines) == len(ROLE_NAMES) and all(line.endswith(f"live at {T_TEXT}") for line in live_lines)
+    assert len(live_lines) == len(ROLE_NAMES) and all(
+        line.endswith(f"live at {T_TEXT}") for line in live_lines
+    )
 
 
 def test_views_and_macros_work_at_the_live_version(ds, live_db):
