@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from . import catalog, schema, settings, snapshots
+from .catalog_copy import WorkingCopy
 from .config import DatastackConfig, datastack_config
 from .connection import connect, fetch_one
 from .errors import SchemaMismatch, WarehouseError
@@ -31,12 +32,21 @@ REPORTS_ENTRY_POINT = "microns_warehouse.reports"
 class Warehouse:
     """An open warehouse file. Use as a context manager, or call `close()`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, config: DatastackConfig, read_only: bool):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        config: DatastackConfig,
+        read_only: bool,
+        copy: WorkingCopy | None = None,
+    ):
         self.con = con
         self.path = path
         self.config = config
         self.read_only = read_only
         self.upgraded = False  # opened for writing, and the schema or sql/ had to be (re-)applied
+        self._copy = copy  # a lake warehouse's writer works in a copy of the catalog
+        self.lake = schema.lake_path(con)  # the lake folder its raw layer is in, or None
 
     @property
     def datastack(self) -> str:
@@ -44,8 +54,9 @@ class Warehouse:
 
     @functools.cached_property
     def store(self) -> DuckStore:
-        """The raw layer's only writer (ingest uses it; readers use the views)."""
-        return DuckStore(self.con, self.config)
+        """The raw layer's only writer (ingest uses it; readers use the views): the file itself,
+        or the lake the warehouse was created with."""
+        return schema.store_for(self.con, self.config)
 
     def __enter__(self) -> Warehouse:
         return self
@@ -54,7 +65,21 @@ class Warehouse:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        """Close; a lake warehouse's writer publishes its catalog now (a rename: readers that hold
+        the old one keep it until they reopen) and the lake's manifest for other engines."""
+        if self._copy is None:
+            self.con.close()
+            return
+        copy, self._copy = self._copy, None
+        try:
+            from .lake_manifest import write_manifest
+
+            write_manifest(self.con, self.lake)
+        except BaseException:
+            self.con.close()
+            copy.release()
+            raise
+        copy.publish(self.con)
 
     def require(self, version: int, roles: tuple[str, ...] | list[str]) -> None:
         catalog.require_version(self.con, version, roles, self.datastack)
@@ -173,6 +198,8 @@ def _convert(frame: Any, kind: str) -> Any:
 def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse:  # noqa: A001
     """Open an existing warehouse; read-only unless asked, so readers never block each other."""
     path = Path(path) if path is not None else settings.db_path()
+    if not read_only and path.exists() and _lake_of(path):
+        return _open_lake_writer(path, None)
     con = connect(path, read_only=read_only)
     upgraded = False
     try:
@@ -188,11 +215,27 @@ def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse
     return wh
 
 
-def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:
-    """Open a file for writing, creating it for `datastack` if new; refuses another datastack's file."""
+def open_for_datastack(path: Path | str, datastack: str, lake: str | Path | None = None) -> Warehouse:
+    """Open a file for writing, creating it for `datastack` if new; refuses another datastack's file.
+
+    With `lake`, a new warehouse keeps its raw layer as Delta tables in that folder (the choice is
+    made once: an existing warehouse keeps the store it was created with, and another is refused).
+    """
     path = Path(path)
     cfg = datastack_config(datastack)
     existed = path.exists()
+    held_lake = _lake_of(path) if existed else None
+    if lake is not None:
+        from . import lake as lakes
+
+        lake = str(lakes.check_root(lake).resolve())
+        if existed and held_lake != lake:
+            raise SchemaMismatch(
+                f"{path} keeps its raw layer {'in the lake ' + held_lake if held_lake else 'in the file itself'}; "
+                "the lake is chosen when a warehouse is made: use a new --db (or mwh export to copy this one)"
+            )
+    if held_lake or lake is not None:
+        return _open_lake_writer(path, datastack, lake)
     con = connect(path, read_only=False, create=True)
     try:
         if not existed or schema.file_schema_version(con) is None and _is_empty(con):
@@ -209,6 +252,49 @@ def open_for_datastack(path: Path | str, datastack: str) -> Warehouse:
         con.close()
         raise
     return Warehouse(con, path, cfg, read_only=False)
+
+
+def _lake_of(path: Path) -> str | None:
+    """The lake a warehouse file was created with, read without taking the writer's lock."""
+    con = connect(path, read_only=True)
+    try:
+        return schema.lake_path(con)
+    finally:
+        con.close()
+
+
+def _open_lake_writer(path: Path, datastack: str | None, lake: str | None = None) -> Warehouse:
+    """A lake warehouse opened for writing: in a working copy of its catalog (catalog_copy.py),
+    published when the Warehouse closes, so readers of the file are never kept out."""
+    copy = WorkingCopy(path)
+    work = copy.acquire()
+    try:
+        existed = work.exists()
+        con = connect(work, read_only=False, create=True)
+        try:
+            if not existed:
+                cfg = datastack_config(datastack)
+                schema.create(con, cfg, lake=lake)
+                upgraded = True
+            else:
+                schema.check_file_schema(con, str(path), writable=True)
+                held = schema.file_datastack(con)
+                if datastack is not None and held != datastack:
+                    raise SchemaMismatch(
+                        f"{path} holds datastack '{held}', not '{datastack}'; use another --db for {datastack}"
+                    )
+                cfg = datastack_config(held)
+                upgraded = schema.upgrade(con, cfg)
+            wh = Warehouse(con, path, cfg, read_only=False, copy=copy)
+            wh.upgraded = upgraded
+            wh.store.clean()  # a killed writer's files no commit names; we hold the writer lock
+            return wh
+        except BaseException:
+            con.close()
+            raise
+    except BaseException:
+        copy.release()
+        raise
 
 
 def check_writable_for(path: Path | str, datastack: str) -> None:

@@ -38,7 +38,7 @@ from .errors import WarehouseError
 MANIFEST = "_manifest.json"
 FORMAT = "microns-warehouse-lake"
 FORMAT_VERSION = 1
-META_TABLES = ("warehouse", "datastack", "versions", "snapshots", "chunks")
+META_TABLES = ("warehouse", "datastack", "versions", "snapshots", "chunks", "snapshot_roots")
 BATCH_ROWS = 256 * 1024
 
 

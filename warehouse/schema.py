@@ -68,7 +68,25 @@ def _meta_ddl() -> str:
     return META_DDL_TEMPLATE.replace("{accumulating}", roles)
 
 
-def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
+def store_for(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> DuckStore:
+    """The file's store: the lake it was created with (meta.warehouse lake_path), or the file itself."""
+    row = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'lake_path'")
+    if row and row[0]:
+        from .lake_store import LakeStore
+
+        return LakeStore(con, cfg, row[0])
+    return DuckStore(con, cfg)
+
+
+def lake_path(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        row = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'lake_path'")
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row and row[0] else None
+
+
+def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig, lake: str | None = None) -> None:
     with transaction(con):
         con.execute(_meta_ddl())
         con.execute(
@@ -92,7 +110,9 @@ def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
                 json.dumps(cfg.tables),
             ],
         )
-        DuckStore(con, cfg).create_tables()
+        if lake is not None:  # chosen once, when the warehouse is made (like DuckLake's DATA_PATH)
+            con.execute("INSERT INTO meta.warehouse VALUES ('lake_path', ?)", [lake])
+        store_for(con, cfg).create_tables()
         _apply_sql(con, cfg)
 
 
@@ -110,7 +130,7 @@ def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
     )
     # The table names a datastack gives each role, including roles added since the file was made.
     con.execute("UPDATE meta.datastack SET tables = ? WHERE name = ?", [json.dumps(cfg.tables), cfg.name])
-    apply_all(con, DuckStore(con, cfg).relations())
+    apply_all(con, store_for(con, cfg).relations())
     con.execute(
         "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
         [sql_hash(), __version__],
@@ -192,6 +212,6 @@ def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
             version += 1
         con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
         con.execute(_meta_ddl())
-        DuckStore(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
+        store_for(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
         _apply_sql(con, cfg)
     return True

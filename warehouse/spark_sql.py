@@ -271,10 +271,12 @@ def register_lake(
         for f in frames[1:]:
             frame = frame.unionByName(f)
         frame.createOrReplaceTempView(f"raw_{role}")
+    # A version's synapse snapshots add up, so a table can have several current ones.
     current = [
-        (t["role"], t["version"], t["current_snapshot_id"])
+        (t["role"], t["version"], sid)
         for t in manifest["tables"]
         if t["version"] in versions
+        for sid in t.get("current_snapshot_ids", [t["current_snapshot_id"]])
     ]
     spark.createDataFrame(current, "role string, version int, snapshot_id int").createOrReplaceTempView(
         "meta_current_snapshots"
