@@ -33,10 +33,20 @@ def chart(wh, version: int, **_: object) -> alt.Chart:
         .encode(
             x=alt.X("cells:Q", title="proofread cells"),
             y=alt.Y("cell_type:N", sort="-x", title="cell type"),
+            # Greys, not hues: in the other charts blue is 23P and orange 4P (reports/palette.py), and a
+            # bar of this chart must not read as a cell type.
             color=alt.Color(
-                "type_source:N", title="type from", scale=alt.Scale(domain=["manual", "automatic", "none"])
+                "type_source:N",
+                title="type from",
+                scale=alt.Scale(
+                    domain=["manual", "automatic", "none"], range=["#4d4d4d", "#a6a6a6", "#dcdcdc"]
+                ),
             ),
-            tooltip=["cell_type", "type_source", "cells"],
+            tooltip=[
+                alt.Tooltip("cell_type:N", title="cell type"),
+                alt.Tooltip("type_source:N", title="type from"),
+                alt.Tooltip("cells:Q", title="proofread cells"),
+            ],
         )
         .properties(width=480, height=320, title=f"Cell types of proofread cells, version {version}")
     )
