@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import altair as alt
 
+from .palette import cell_type_scale
+
 NAME = "cell_types"
 TITLE = "Cell types of proofread cells"
 ROLES = ("proofreading", "cell_types_manual", "cell_types_auto")
+_SOURCES = ["manual", "automatic", "none"]
 
 
 def description(version: int, **_: object) -> str:
@@ -27,26 +30,30 @@ def chart(wh, version: int, **_: object) -> alt.Chart:
         """,
         params=[version],
     ).pl()
+    # Bars in the type's own colour (reports/palette.py), as in every other chart; where the type came
+    # from is how solid the bar is, so no second set of hues competes with the type colours.
+    types = cell_type_scale(data["cell_type"])
     return (
         alt.Chart(data)
-        .mark_bar()
+        .mark_bar(strokeWidth=1)
         .encode(
             x=alt.X("cells:Q", title="proofread cells"),
             y=alt.Y("cell_type:N", sort="-x", title="cell type"),
-            # Greys, not hues: in the other charts blue is 23P and orange 4P (reports/palette.py), and a
-            # bar of this chart must not read as a cell type.
-            color=alt.Color(
+            color=alt.Color("cell_type:N", scale=types, legend=None),
+            stroke=alt.Stroke("cell_type:N", scale=types, legend=None),
+            opacity=alt.Opacity(
                 "type_source:N",
                 title="type from",
-                scale=alt.Scale(
-                    domain=["manual", "automatic", "none"], range=["#4d4d4d", "#a6a6a6", "#dcdcdc"]
-                ),
+                scale=alt.Scale(type="ordinal", domain=_SOURCES, range=[1.0, 0.45, 0.25]),
+                sort=_SOURCES,
             ),
+            order=alt.Order("source_order:Q"),
             tooltip=[
                 alt.Tooltip("cell_type:N", title="cell type"),
                 alt.Tooltip("type_source:N", title="type from"),
                 alt.Tooltip("cells:Q", title="proofread cells"),
             ],
         )
+        .transform_calculate(source_order=f"indexof({_SOURCES!r}, datum.type_source)")
         .properties(width=480, height=320, title=f"Cell types of proofread cells, version {version}")
     )

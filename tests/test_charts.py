@@ -167,10 +167,11 @@ def _type_colours(spec: dict[str, Any]) -> dict[str, str]:
 def test_each_cell_type_has_one_colour_across_charts(
     specs: dict[str, dict[str, Any]], proofread_types: pl.DataFrame
 ) -> None:
-    by_chart = {name: _type_colours(specs[name]) for name in ("degrees", "neuron", "partners")}
+    by_chart = {name: _type_colours(specs[name]) for name in ("cell_types", "degrees", "neuron", "partners")}
     assert all(by_chart.values()), "every chart that colours by type has a type colour scale"
-    # The scatter of all proofread neurons shows every type of the version.
+    # The scatter of all proofread neurons and the composition bars show every type of the version.
     assert set(by_chart["degrees"]) == set(proofread_types["cell_type"])
+    assert set(by_chart["cell_types"]) == set(proofread_types["cell_type"])
     seen: dict[str, tuple[str, str]] = {}
     for chart, colours in by_chart.items():
         for cell_type, colour in colours.items():
