@@ -61,7 +61,6 @@ def chart(wh, version: int, **_: object) -> alt.HConcatChart:
         .properties(width=380, height=380, title=f"{neurons.height:,} proofread neurons")
     )
     pairs = int(recip["reciprocal_pairs"][0]) if recip.height else 0
-    # Observed in near-black, expectations in greys: no hue, so no bar reads as a cell type's colour.
     bars = (
         alt.Chart(recip)
         .mark_bar()
@@ -69,7 +68,7 @@ def chart(wh, version: int, **_: object) -> alt.HConcatChart:
             y=alt.Y("what:N", sort=_KINDS, title=None),
             x=alt.X("per_100k:Q", title="reciprocal pairs per 100,000 neuron pairs"),
             color=alt.Color(
-                "what:N", legend=None, scale=alt.Scale(domain=_KINDS, range=["#444444", "#9d9d9d", "#bab0ac"])
+                "what:N", legend=None, scale=alt.Scale(domain=_KINDS, range=["#e45756", "#9d9d9d", "#bab0ac"])
             ),
             tooltip=[
                 alt.Tooltip("what:N", title="reciprocity"),
