@@ -5,8 +5,9 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from warehouse import snapshots
 from warehouse.connection import fetch_one
-from warehouse.errors import WarehouseError
+from warehouse.errors import NoCompleteNeuron
 
 from .palette import NO_TYPE, cell_type_scale
 
@@ -72,16 +73,27 @@ def partner_bars(
 
 
 def default_root(wh, version: int) -> int:
-    """The proofread cell with the most output synapses: a neuron worth looking at in a demo."""
+    """The proofread cell with the most output synapses, among the neurons whose every synapse the
+    file holds (a partial neuron would be drawn with part of its partners): one worth a look."""
+    covered = snapshots.covered_roots(wh.con, "synapses", version)
+    if covered == []:
+        raise NoCompleteNeuron(
+            f"version {version} holds every synapse of no neuron (only those between proofread cells); "
+            f"take some with: mwh ingest --datastack {wh.datastack} --version {version} --synapses partners "
+            "(or --root-ids R), or name one with --root-id"
+        )
+    only = "" if covered is None else " AND s.pre_pt_root_id IN (SELECT unnest($covered))"
     row = fetch_one(
         wh.con,
         "SELECT pre_pt_root_id FROM stg_synapses s SEMI JOIN proofread_neurons p "
-        "ON p.version = s.version AND p.pt_root_id = s.pre_pt_root_id WHERE s.version = ? "
+        "ON p.version = s.version AND p.pt_root_id = s.pre_pt_root_id WHERE s.version = $v" + only + " "
         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
-        [version],
+        {"v": version, **({} if covered is None else {"covered": covered})},
     )
     if row is None:
-        raise WarehouseError(f"version {version} has no synapses of proofread cells")
+        raise NoCompleteNeuron(
+            f"version {version} holds every synapse of no proofread neuron; name one with --root-id"
+        )
     return int(row[0])
 
 

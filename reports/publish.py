@@ -8,10 +8,11 @@ the rest after each run would hide them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from warehouse.errors import WarehouseError
+from warehouse.errors import NoCompleteNeuron, WarehouseError
 
 from . import REPORTS, build, get
 from .render import RenderedReport, read_folder, render, write_index
@@ -72,13 +73,28 @@ def update_index(out: Path, datastack: str, source: str) -> Path:
 
 
 def publish(
-    wh: Any, version: int, out: Path, names: list[str] | None = None, **options: Any
+    wh: Any,
+    version: int,
+    out: Path,
+    names: list[str] | None = None,
+    *,
+    on_skip: Callable[[str, str], None] | None = None,
+    **options: Any,
 ) -> tuple[list[RenderedReport], Path]:
+    """Render reports into `out` and rebuild its index. Asked for every report (no `names`), one
+    that needs a complete neuron the version does not hold is skipped and said so through
+    `on_skip(name, reason)`; asked for by name, it is an error."""
     out = check_out_dir(out)
     rendered = []
     for name in names or list(REPORTS):
         module = get(name)
-        chart = build(wh, name, version, **options)
+        try:
+            chart = build(wh, name, version, **options)
+        except NoCompleteNeuron as exc:
+            if names or on_skip is None:
+                raise
+            on_skip(name, str(exc))
+            continue
         rendered.append(
             render(chart, out, f"{name}_v{version}", module.TITLE, module.description(version, **options))
         )

@@ -252,6 +252,25 @@ def query_kind(con: duckdb.DuckDBPyConnection, role: str, version: int) -> str |
     return row[0] if row else None
 
 
+def covered_roots(con: duckdb.DuckDBPyConnection, role: str, version: int) -> list[int] | None:
+    """The root ids whose every synapse the file holds at a version; None when it holds the whole
+    table (a dump), so every root is."""
+    whole = fetch_one(
+        con,
+        "SELECT count(*) FROM meta.current_snapshots WHERE role = ? AND version = ? "
+        "AND json_extract_string(query, '$.kind') IN ('dump', 'whole_table', 'delta_export')",
+        [role, version],
+    )[0]
+    if whole:
+        return None
+    rows = con.execute(
+        "SELECT DISTINCT r.covered_root_id FROM meta.snapshot_roots r JOIN meta.current_snapshots s USING (snapshot_id) "
+        "WHERE s.role = ? AND s.version = ? ORDER BY 1",
+        [role, version],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one synapse snapshot of a version holds, for mwh status."""
