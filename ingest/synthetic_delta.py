@@ -174,8 +174,14 @@ def write_datastack_version(
     *,
     parts: int = 4,
     flushes: int = 2,
+    optimize: bool | Iterable[str] = True,
 ) -> Path:
-    """The version's export under `{root}/{datastack}/v{version}`; returns that folder."""
+    """The version's export under `{root}/{datastack}/v{version}`; returns that folder.
+
+    `optimize` (True, False or the roles to optimize) z-orders and vacuums each copy as the
+    exporter does; the tests leave most tables out, since z-ordering is most of the writing time.
+    """
+    optimized = set(ROLE_TABLES if optimize is True else () if optimize is False else optimize)
     folder = Path(root) / ds.name / f"v{version}"
     for role in roles or ROLE_TABLES:
         cave = ROLE_TABLES[role]
@@ -195,7 +201,13 @@ def write_datastack_version(
         decoded = (MORTON_POINT,) if role == "synapses" else ()
         shaped = export_shape(canonical, role, decoded)
         per_flush = max(1, -(-shaped.num_rows // flushes))
-        write_copies(folder / cave, _chunks(shaped, per_flush), specs, _spec_bounds(canonical, specs, parts))
+        write_copies(
+            folder / cave,
+            _chunks(shaped, per_flush),
+            specs,
+            _spec_bounds(canonical, specs, parts),
+            optimize=role in optimized,
+        )
     return folder
 
 
