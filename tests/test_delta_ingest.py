@@ -138,6 +138,13 @@ def test_ewkb_points_decode_in_either_byte_order_with_or_without_srid():
     want += [(8, 9, 10), (11, 12, 13), (2**40, 1, 2)]
     got = list(zip(x.to_pylist(), y.to_pylist(), z.to_pylist(), strict=True))
     assert got == [w if w is not None else (None, None, None) for w in want]
+    # One shape per column (what an exporter writes) takes the byte-matrix path; same answers.
+    for little, srid in [(True, 4326), (False, None)]:
+        pts = [_ewkb(i, 2 * i, 3 * i, little=little, srid=srid) for i in range(4)] + [None]
+        x, y, z = decode_ewkb_points(pa.array(pts), "ctr_pt_position")
+        assert list(zip(x.to_pylist(), y.to_pylist(), z.to_pylist(), strict=True)) == [
+            (i, 2 * i, 3 * i) for i in range(4)
+        ] + [(None, None, None)]
     for bad, words in [
         (_ewkb(1.5, 2, 3), "not whole voxels"),
         (bytes([1]) + struct.pack("<I", 1) + struct.pack("<dd", 1, 2), "not a 3-D point"),

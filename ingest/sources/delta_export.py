@@ -332,8 +332,9 @@ def _check_type(where: str, name: str, have: pa.DataType, want: pa.DataType) -> 
 def decode_ewkb_points(arr: pa.Array | pa.ChunkedArray, column: str) -> tuple[pa.Array, pa.Array, pa.Array]:
     """x, y, z int64 arrays of a column of PostGIS EWKB (or ISO WKB) 3-D points; NULL stays NULL.
 
-    Vectorised over the value buffer: a 1 M-row batch decodes in tens of milliseconds, where a
-    per-row parser would take seconds. Refuses (naming the column) anything that is not a 3-D point
+    Vectorised over the value buffer, never per row: points of one shape (one byte order and
+    flags, as an exporter writes them) are rows of one byte matrix and 1 M decode in tens of
+    milliseconds; mixed shapes take a per-byte gather (~1 s per million). Refuses (naming the column) anything that is not a 3-D point
     or whose coordinates are not whole voxels.
     """
     if isinstance(arr, pa.ChunkedArray):
@@ -344,13 +345,20 @@ def decode_ewkb_points(arr: pa.Array | pa.ChunkedArray, column: str) -> tuple[pa
         arr = arr.cast(pa.binary())
         off_type = np.int32
     n = len(arr)
-    out = np.zeros((n, 3), dtype=np.int64)
     valid = np.ones(n, bool) if arr.null_count == 0 else np.asarray(arr.is_valid())
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], dtype=off_type)[arr.offset : arr.offset + n + 1].astype(np.int64)
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    starts = offsets[:-1][valid]
-    lengths = np.diff(offsets)[valid]
+    all_lengths = np.diff(offsets)
+    lengths = all_lengths[valid]
+    fast = _uniform_points(data, offsets, all_lengths, valid, lengths)
+    if fast is not None and arr.null_count == 0:
+        return _arrays(_whole(fast, column), None)
+    out = np.zeros((n, 3), dtype=np.int64)
+    if fast is not None:
+        out[valid] = _whole(fast, column)
+        lengths = lengths[:0]  # done
+    starts = offsets[:-1][valid] if len(lengths) else offsets[:0]
     if len(starts):
         if lengths.min() < 5 + 24:
             raise DeltaExportError(f"column {column}: a value of {lengths.min()} bytes is not a 3-D point")
@@ -376,12 +384,49 @@ def decode_ewkb_points(arr: pa.Array | pa.ChunkedArray, column: str) -> tuple[pa
             xyz[little] = raw[little].copy().view("<f8")
         if (~little).any():
             xyz[~little] = raw[~little].copy().view(">f8")
-        whole = np.rint(xyz)
-        if not np.all(whole == xyz):
-            raise DeltaExportError(f"column {column}: holds coordinates that are not whole voxels")
-        out[valid] = whole.astype(np.int64)
-    mask = None if valid.all() else ~valid
-    return tuple(pa.array(out[:, i], pa.int64(), mask=mask) for i in range(3))  # type: ignore[return-value]
+        out[valid] = _whole(xyz, column)
+    return _arrays(out, None if valid.all() else ~valid)
+
+
+def _arrays(xyz: np.ndarray, mask: np.ndarray | None) -> tuple[pa.Array, pa.Array, pa.Array]:
+    x, y, z = (pa.array(np.ascontiguousarray(xyz[:, i]), pa.int64(), mask=mask) for i in range(3))
+    return x, y, z
+
+
+def _uniform_points(
+    data: np.ndarray, offsets: np.ndarray, all_lengths: np.ndarray, valid: np.ndarray, lengths: np.ndarray
+) -> np.ndarray | None:
+    """The coordinates (n, 3) float64 when every point has the same header and length, as an
+    exporter writes them (one SRID, one byte order): the values are then rows of one byte matrix
+    and decode without a per-byte gather, ~50x faster. None when the values differ in shape."""
+    if not len(lengths) or lengths.min() != lengths.max() or (all_lengths[~valid] != 0).any():
+        return None
+    width = int(lengths[0])
+    if width < 29:
+        return None
+    rows = data[offsets[0] : offsets[0] + width * len(lengths)].reshape(-1, width)
+    head = bytes(rows[0, : width - 24])
+    little = head[0] == 1
+    if head[0] not in (0, 1):
+        return None
+    typ = int.from_bytes(head[1:5], "little" if little else "big")
+    base = typ & 0x0FFFFFFF
+    srid = bool(typ & _EWKB_SRID)
+    flag_z, flag_m = bool(typ & _EWKB_Z), bool(typ & _EWKB_M)
+    iso_z = base in (1001, 3001)
+    if base % 1000 != _POINT or not (flag_z or iso_z) or flag_m or base == 3001:
+        return None  # M values or other shapes: the general path checks and refuses
+    if width != 5 + 4 * srid + 24 or not (rows[:, :5] == rows[0, :5]).all():
+        return None
+    return rows[:, width - 24 :].copy().view("<f8" if little else ">f8").astype(np.float64)
+
+
+def _whole(xyz: np.ndarray, column: str) -> np.ndarray:
+    """Voxel coordinates as int64; PostGIS stores them as doubles, so any fraction is refused."""
+    whole = xyz.astype(np.int64)
+    if not np.array_equal(whole, xyz):
+        raise DeltaExportError(f"column {column}: holds coordinates that are not whole voxels")
+    return whole
 
 
 # ------------------------------------------------------------------------------------ the data
