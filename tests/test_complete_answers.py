@@ -223,6 +223,15 @@ def test_reports_after_the_default_ingest_skip_the_neuron_reports_and_say_why(pr
     drawn = {p.name for p in (tmp_path / "r").glob("*.png")}
     assert f"strategy_v{V}.png" in drawn and not any(n.startswith(("partners_", "neuron_")) for n in drawn)
     one_line_error(
-        mwh("report", "partners", "--version", str(V), "--db", str(proofread_only), "--out", str(tmp_path / "r")),
+        mwh(
+            "report",
+            "partners",
+            "--version",
+            str(V),
+            "--db",
+            str(proofread_only),
+            "--out",
+            str(tmp_path / "r"),
+        ),
         "holds every synapse of no neuron",
     )

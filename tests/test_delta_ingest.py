@@ -273,11 +273,10 @@ def test_force_replaces_atomically(ds, export, db):
         per = wh.con.execute(
             'SELECT snapshot_id, count(*) FROM raw."synapses_pni_2__rows" GROUP BY 1'
         ).fetchall()
-    # The forced run resumes the interrupted forced attempt (same query) and becomes current. Known
-    # gap in ingest/job.py `_existing`: a resumed forced snapshot does not mark the old one replaced,
-    # so its rows stay stored (unread: views take the newest complete snapshot).
+    # The forced run resumes the interrupted forced attempt (same query), becomes current and
+    # replaces the old snapshot in its commit, as an uninterrupted force does.
     assert forced.action == "resumed" and current == [(forced.snapshot_id,)]
-    assert dict(per)[forced.snapshot_id] == len(ds.syn_id)
+    assert dict(per) == {forced.snapshot_id: len(ds.syn_id)}
     with warehouse.open(db, read_only=False) as wh:  # an uninterrupted force replaces in its commit
         (again,) = ingest_delta_export(wh, export, V2, roles=["synapses"], force=True)
         status = dict(wh.con.execute("SELECT snapshot_id, status FROM meta.snapshots").fetchall())
@@ -303,3 +302,42 @@ def test_unsorted_copy_ingests_the_same_rows(ds, export, tmp_path):
         fixed = wh.con.execute('SELECT count(*) FROM raw."synapses_pni_2__fixed"').fetchall()[0][0]
     assert fixed == len(ds.syn_id)
     _same_but_dropped(_raw(db, "synapses", V2), _expected(ds, "synapses", V2))
+
+
+def test_mwh_ingest_delta_end_to_end_answers_any_neuron(ds, export, tmp_path):
+    """`mwh ingest --delta` as a user types it; the whole synapse table makes partners() complete
+    for any root, and equals the notebook's groupby on the generator's rows."""
+    db = tmp_path / "cli.duckdb"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MWH_DB"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warehouse",
+            "ingest",
+            "-d",
+            "demo",
+            "-v",
+            "1181",
+            "--delta",
+            str(export),
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "from the Delta export (created" in proc.stderr
+    syn = merged_table(ds, SYNAPSE_TABLE, 1181).to_pandas()
+    root = int(
+        syn.post_pt_root_id[syn.post_pt_root_id != 0].value_counts().index[-1]
+    )  # a quiet, unproofread one
+    want = syn[syn.post_pt_root_id == root].groupby("pre_pt_root_id").size().sort_values(ascending=False)
+    with warehouse.open(db) as wh:
+        got = wh.partners(root, 1181, "input").to_pandas()
+    assert sorted(zip(got.partner_root_id, got.syn_count, strict=True)) == sorted(
+        zip(want.index, want.values, strict=True)
+    )

@@ -59,6 +59,17 @@ def find(con: duckdb.DuckDBPyConnection, role: str, version: int, key: str) -> t
     return (row[0], row[1]) if row else None
 
 
+def find_complete(con: duckdb.DuckDBPyConnection, role: str, version: int, key: str) -> int | None:
+    """The complete snapshot of exactly this query, if any (a --force run replaces it)."""
+    row = fetch_one(
+        con,
+        "SELECT snapshot_id FROM meta.snapshots WHERE role = ? AND version = ? AND query_key = ? "
+        "AND status = 'complete' ORDER BY snapshot_id DESC LIMIT 1",
+        [role, version, key],
+    )
+    return row[0] if row else None
+
+
 def row_count(con: duckdb.DuckDBPyConnection, sid: int) -> int:
     return fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [sid])[0]
 
