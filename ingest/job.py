@@ -112,7 +112,11 @@ def _existing(
     """What a run starts from: an incomplete snapshot to resume, a complete one to replace (with
     force), or the outcome 'unchanged' when a complete one exists and nothing is forced."""
     found = find_snapshot(wh, req)
-    if not found or found[1] != "complete":
+    if found and found[1] == "incomplete":
+        # An unfinished run of a query that is also complete can only be a --force run (else it
+        # would have been 'unchanged'): resuming it must still replace the complete one.
+        return found, snapshots.find_complete(wh.con, req.layout.role, req.version, req.key), None
+    if not found:
         return found, None, None
     if force:
         return None, found[0], None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import altair as alt
 
+from .palette import cell_type_scale
+
 NAME = "cell_types"
 TITLE = "Cell types of proofread cells"
 VIEWS = ("proofread_cell_types",)  # the views it reads; the roles they need come from sql/
+_SOURCES = ["manual", "automatic", "none"]
 
 
 def description(version: int, **_: object) -> str:
@@ -27,16 +30,30 @@ def chart(wh, version: int, **_: object) -> alt.Chart:
         """,
         params=[version],
     ).pl()
+    # Bars in the type's own colour (reports/palette.py), as in every other chart; where the type came
+    # from is how solid the bar is, so no second set of hues competes with the type colours.
+    types = cell_type_scale(data["cell_type"])
     return (
         alt.Chart(data)
-        .mark_bar()
+        .mark_bar(strokeWidth=1)
         .encode(
             x=alt.X("cells:Q", title="proofread cells"),
             y=alt.Y("cell_type:N", sort="-x", title="cell type"),
-            color=alt.Color(
-                "type_source:N", title="type from", scale=alt.Scale(domain=["manual", "automatic", "none"])
+            color=alt.Color("cell_type:N", scale=types, legend=None),
+            stroke=alt.Stroke("cell_type:N", scale=types, legend=None),
+            opacity=alt.Opacity(
+                "type_source:N",
+                title="type from",
+                scale=alt.Scale(type="ordinal", domain=_SOURCES, range=[1.0, 0.45, 0.25]),
+                sort=_SOURCES,
             ),
-            tooltip=["cell_type", "type_source", "cells"],
+            order=alt.Order("source_order:Q"),
+            tooltip=[
+                alt.Tooltip("cell_type:N", title="cell type"),
+                alt.Tooltip("type_source:N", title="type from"),
+                alt.Tooltip("cells:Q", title="proofread cells"),
+            ],
         )
+        .transform_calculate(source_order=f"indexof({_SOURCES!r}, datum.type_source)")
         .properties(width=480, height=320, title=f"Cell types of proofread cells, version {version}")
     )

@@ -75,7 +75,11 @@ def chart(wh, version: int, since: int | None = None, **_: object) -> alt.TopLev
             y=alt.Y("cell_type:N", sort="-x", title="cell type"),
             color=color,
             order=alt.Order("change_order:Q"),
-            tooltip=["cell_type", "change", "cells"],
+            tooltip=[
+                alt.Tooltip("cell_type:N", title="cell type"),
+                alt.Tooltip("change:N", title="change"),
+                alt.Tooltip("cells:Q", title="proofread cells"),
+            ],
         )
         .transform_calculate(change_order=f"indexof({kinds!r}, datum.change)")
         .properties(
@@ -92,20 +96,29 @@ def chart(wh, version: int, since: int | None = None, **_: object) -> alt.TopLev
             "all_synapses_change"
         ),
     )
+    before_title = f"synapses with proofread cells, v{v1}"
+    after_title = f"synapses with proofread cells, v{version}"
     top = max(1, int(kept.select(pl.max_horizontal("before", "after").max()).item() or 1))
     diagonal = (
         alt.Chart(pl.DataFrame({"v": [0, top]}))
         .mark_line(color="#bbbbbb", strokeDash=[4, 3])
-        .encode(x="v:Q", y="v:Q")
+        .encode(x=alt.X("v:Q", title=before_title), y=alt.Y("v:Q", title=after_title))
     )
     scatter = (
         alt.Chart(kept)
         .mark_circle(size=16, opacity=0.6)
         .encode(
-            x=alt.X("before:Q", title=f"synapses with proofread cells, v{v1}"),
-            y=alt.Y("after:Q", title=f"synapses with proofread cells, v{version}"),
+            x=alt.X("before:Q", title=before_title),
+            y=alt.Y("after:Q", title=after_title),
             color=color,
-            tooltip=["root_id", "cell_type", "change", "before", "after", "all_synapses_change"],
+            tooltip=[
+                alt.Tooltip("root_id:N", title=f"root id (v{version})"),
+                alt.Tooltip("cell_type:N", title="cell type"),
+                alt.Tooltip("change:N", title="change"),
+                alt.Tooltip("before:Q", title=before_title),
+                alt.Tooltip("after:Q", title=after_title),
+                alt.Tooltip("all_synapses_change:Q", title="change in all synapses"),
+            ],
         )
         .properties(width=320, height=320, title=f"{kept.height:,} cells proofread at both versions")
     )

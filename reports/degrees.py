@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import altair as alt
 
+from .palette import cell_type_scale
+
 NAME = "degrees"
 TITLE = "Degrees and reciprocity of proofread neurons"
 VIEWS = ("neuron_degrees", "reciprocity")  # the views it reads; the roles they need come from sql/
@@ -45,15 +47,15 @@ def chart(wh, version: int, **_: object) -> alt.HConcatChart:
         .encode(
             x=alt.X("out_degree:Q", title="out-degree (proofread partners)"),
             y=alt.Y("in_degree:Q", title="in-degree (proofread partners)"),
-            color=alt.Color("cell_type:N", title="cell type", scale=alt.Scale(scheme="tableau20")),
+            color=alt.Color("cell_type:N", title="cell type", scale=cell_type_scale(neurons["cell_type"])),
             tooltip=[
-                "root_id",
-                "cell_type",
-                "out_degree",
-                "in_degree",
-                "syn_out",
-                "syn_in",
-                "reciprocal_partners",
+                alt.Tooltip("root_id:N", title="root id"),
+                alt.Tooltip("cell_type:N", title="cell type"),
+                alt.Tooltip("out_degree:Q", title="out-degree"),
+                alt.Tooltip("in_degree:Q", title="in-degree"),
+                alt.Tooltip("syn_out:Q", title="output synapses (proofread partners)"),
+                alt.Tooltip("syn_in:Q", title="input synapses (proofread partners)"),
+                alt.Tooltip("reciprocal_partners:Q", title="reciprocal partners"),
             ],
         )
         .properties(width=380, height=380, title=f"{neurons.height:,} proofread neurons")
@@ -68,7 +70,10 @@ def chart(wh, version: int, **_: object) -> alt.HConcatChart:
             color=alt.Color(
                 "what:N", legend=None, scale=alt.Scale(domain=_KINDS, range=["#e45756", "#9d9d9d", "#bab0ac"])
             ),
-            tooltip=[alt.Tooltip("what:N"), alt.Tooltip("per_100k:Q", format=".1f")],
+            tooltip=[
+                alt.Tooltip("what:N", title="reciprocity"),
+                alt.Tooltip("per_100k:Q", format=".1f", title="per 100,000 neuron pairs"),
+            ],
         )
         .properties(width=300, height=120, title=f"{pairs:,} reciprocal pairs")
     )

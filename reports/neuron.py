@@ -8,7 +8,8 @@ import polars as pl
 
 from warehouse.neuron import neuron_card
 
-from .partners import default_root
+from .palette import NO_TYPE
+from .partners import FADED_NOTE, default_root, partner_bars, proofread_status
 
 NAME = "neuron"
 TITLE = "One neuron: inputs and outputs"
@@ -28,46 +29,32 @@ def description(version: int, root_id: int | None = None, top: int = 15, **_: ob
     )
 
 
-def _bars(data: pl.DataFrame, direction: str, types: list[str]) -> alt.Chart:
+def _bars(data: pl.DataFrame, direction: str, types: list[str | None]) -> alt.LayerChart:
     data = data.select(
         pl.col("partner_root_id").cast(pl.Utf8).alias("partner"),
         "syn_count",
-        pl.col("partner_cell_type").fill_null("no type").alias("cell_type"),
-        "partner_proofread",
+        pl.col("partner_cell_type").fill_null(NO_TYPE).alias("cell_type"),
+        proofread_status(pl.col("partner_proofread")),
     )
     label = "input partners (pre-synaptic)" if direction == "input" else "output partners (post-synaptic)"
-    return (
-        alt.Chart(data)
-        .mark_bar()
-        .encode(
-            x=alt.X("syn_count:Q", title="synapses"),
-            y=alt.Y("partner:N", sort="-x", title=label),
-            color=alt.Color(
-                "cell_type:N", title="partner type", scale=alt.Scale(domain=types, scheme="tableau20")
-            ),
-            opacity=alt.condition("datum.partner_proofread", alt.value(1.0), alt.value(0.45)),
-            tooltip=["partner", "syn_count", "cell_type", "partner_proofread"],
-        )
-        .properties(width=300, height=max(120, 16 * data.height))
-    )
+    # Both sides share one legend, so each side's scale lists every type either side draws.
+    return partner_bars(data, label, width=300, height=max(120, 16 * data.height), types=types)
 
 
 def chart(wh, version: int, root_id: int | None = None, top: int = 15, **_: object) -> alt.HConcatChart:
     root = root_id if root_id is not None else default_root(wh, version)
     card = neuron_card(wh, root, version, top=top)
     s = card.summary
-    types = sorted(
-        set(card.inputs["partner_cell_type"].fill_null("no type").to_list())
-        | set(card.outputs["partner_cell_type"].fill_null("no type").to_list())
-    )
+    types = card.inputs["partner_cell_type"].to_list() + card.outputs["partner_cell_type"].to_list()
     what = f"{s['cell_type'] or 'no type'}, {'proofread' if s['proofread'] else 'not proofread'}"
-    depth = f", depth {s['depth_um']:.0f} um" if s["depth_um"] is not None else ""
+    depth = f", depth {s['depth_um']:.0f} µm" if s["depth_um"] is not None else ""
     return alt.hconcat(_bars(card.inputs, "input", types), _bars(card.outputs, "output", types)).properties(
         title=alt.TitleParams(
             f"Neuron {card.root_id} ({what}{depth}), version {version}",
             subtitle=(
                 f"{s['syn_in']:,} input synapses from {s['input_partners']:,} partners; "
-                f"{s['syn_out']:,} output synapses onto {s['output_partners']:,} partners"
+                f"{s['syn_out']:,} output synapses onto {s['output_partners']:,} partners; "
+                f"{FADED_NOTE}"
             ),
         )
     )

@@ -25,13 +25,20 @@ from urllib.parse import quote
 import altair as alt
 import vl_convert
 
-__all__ = ["PNG_SCALE", "RenderedReport", "render", "write_index"]
+__all__ = ["PNG_SCALE", "RenderedReport", "read_folder", "render", "version_of", "write_index"]
 
 # A 300 px chart becomes 600 px wide: sharp on a projected slide without bloating the repository.
 PNG_SCALE = 2.0
 
 # Names become file names and URLs; keeping them to this alphabet means no quoting surprises anywhere.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+# `{report}_v{version}` (and `neuron_{root}_v{version}`): how publish and `mwh neuron` name their files.
+_VERSION_RE = re.compile(r"_v(\d+)$")
+
+# Beside every page, `{name}.meta.json` says what the index needs (title, description, version, PNG size),
+# so the index can be rebuilt from the folder alone, whichever run wrote which report.
+MANIFEST_SUFFIX = ".meta.json"
 
 # vega-embed's "Open in Vega Editor" action posts the spec to a web site, which is useless offline and
 # would leak report data if clicked; export (PNG/SVG from the page itself) and view-source stay.
@@ -56,6 +63,13 @@ class RenderedReport:
     png: Path
     png_width: int
     png_height: int
+    version: int | None = None
+
+
+def version_of(name: str) -> int | None:
+    """The version a report's file name ends with (``strategy_v1181`` -> 1181), None if it has none."""
+    match = _VERSION_RE.search(name)
+    return int(match.group(1)) if match else None
 
 
 @contextmanager
@@ -200,7 +214,7 @@ def render(
     png_path = out_dir / f"{name}.png"
     html_path.write_text(_report_page(spec, title, description), encoding="utf-8")
     png_path.write_bytes(png)
-    return RenderedReport(
+    report = RenderedReport(
         name=name,
         title=title,
         description=description,
@@ -208,7 +222,96 @@ def render(
         png=png_path,
         png_width=width,
         png_height=height,
+        version=version_of(name),
     )
+    _write_manifest(report)
+    return report
+
+
+def _write_manifest(report: RenderedReport) -> None:
+    """`{name}.meta.json`, written last: a manifest beside a page means the page and picture are whole."""
+    manifest = {
+        "name": report.name,
+        "title": report.title,
+        "description": report.description,
+        "version": report.version,
+        "html": report.html.name,
+        "png": report.png.name,
+        "png_width": report.png_width,
+        "png_height": report.png_height,
+    }
+    text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    (report.html.parent / f"{report.name}{MANIFEST_SUFFIX}").write_text(text, encoding="utf-8")
+
+
+_H1_RE = re.compile(r"<h1>(.*?)</h1>", re.DOTALL)
+_DESCRIPTION_RE = re.compile(r'<p class="description">(.*?)</p>', re.DOTALL)
+
+
+def _from_page(html_path: Path, png_path: Path) -> RenderedReport:
+    """A report page written before manifests existed: title and description back from its own HTML."""
+    page = html_path.read_text(encoding="utf-8", errors="replace")
+    body = page[max(page.rfind("<body"), 0) :]  # the inline JavaScript bundle comes first; skip it
+    title, description = _H1_RE.search(body), _DESCRIPTION_RE.search(body)
+    with png_path.open("rb") as f:
+        width, height = _png_size(f.read(24))
+    return RenderedReport(
+        name=html_path.stem,
+        title=html.unescape(title.group(1)) if title else html_path.stem,
+        description=html.unescape(description.group(1)) if description else "",
+        html=html_path,
+        png=png_path,
+        png_width=width,
+        png_height=height,
+        version=version_of(html_path.stem),
+    )
+
+
+def _from_manifest(path: Path, html_path: Path, png_path: Path) -> RenderedReport | None:
+    """The manifest's report, or None when it is unreadable or names other files (then the page decides)."""
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        if m["html"] != html_path.name or m["png"] != png_path.name:
+            return None
+        version = m.get("version")
+        return RenderedReport(
+            name=html_path.stem,
+            title=str(m["title"]),
+            description=str(m["description"]),
+            html=html_path,
+            png=png_path,
+            png_width=int(m["png_width"]),
+            png_height=int(m["png_height"]),
+            version=int(version) if version is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_folder(out_dir: Path) -> list[RenderedReport]:
+    """Every report in `out_dir`, from whichever run wrote it: what the index has to list.
+
+    A report is a ``name.html`` with its ``name.png`` beside it; its manifest gives title and description,
+    and pages of runs older than manifests (or with a damaged one) are read back from their HTML. Pages
+    without a picture, the index itself and files whose names are not report names are left out. Sorted
+    by name; the caller orders them for reading.
+    """
+    out_dir = Path(out_dir)
+    found = []
+    for html_path in sorted(out_dir.glob("*.html")):
+        name = html_path.stem
+        png_path = html_path.with_suffix(".png")
+        if name == "index" or not _NAME_RE.fullmatch(name) or not png_path.is_file():
+            continue
+        manifest = out_dir / f"{name}{MANIFEST_SUFFIX}"
+        report = _from_manifest(manifest, html_path, png_path) if manifest.is_file() else None
+        if report is None:
+            try:
+                report = _from_page(html_path, png_path)
+            except (OSError, ValueError):
+                continue  # not a picture vl-convert wrote: not one of ours
+        found.append(report)
+    return found
 
 
 def _href(target: Path, base: Path) -> str:
@@ -227,39 +330,57 @@ _INDEX_STYLE = """\
     ul.reports li { border: 1px solid #ddd; border-radius: 6px; padding: 1rem; }
     ul.reports img { width: 100%; height: 16rem; object-fit: contain; display: block;
                      margin-bottom: 0.75rem; background: #fff; }
-    ul.reports h2 { font-size: 1.1rem; margin: 0 0 0.4rem 0; }
+    section h2 { font-size: 1.25rem; margin: 1.5rem 0 0.75rem 0; }
+    ul.reports h3 { font-size: 1.1rem; margin: 0 0 0.4rem 0; }
     ul.reports p { margin: 0; line-height: 1.4; }"""
+
+
+def _card(report: RenderedReport, out_dir: Path) -> str:
+    href = html.escape(_href(report.html, out_dir))
+    src = html.escape(_href(report.png, out_dir))
+    title = html.escape(report.title)
+    return f"""      <li id="report-{html.escape(report.name)}">
+        <a href="{href}"><img src="{src}" alt="{title}" width="{report.png_width}" \
+height="{report.png_height}"></a>
+        <h3><a href="{href}">{title}</a></h3>
+        <p>{html.escape(report.description)}</p>
+      </li>"""
 
 
 def write_index(out_dir: Path, reports: list[RenderedReport], heading: str, subtitle: str) -> Path:
     """Write ``out_dir/index.html``: one card per report, thumbnail linking to the interactive page.
 
-    Plain HTML and CSS, no script: the index has to open instantly and work in any viewer, including ones
-    that block JavaScript in local files. Links are relative so the folder can be copied anywhere.
+    Cards keep the order given and are grouped under a heading per version wherever the version changes
+    (reports without a version get a section without one), so a folder holding several versions reads
+    as one section per version. Plain HTML and CSS, no script: the index has to open instantly and work
+    in any viewer, including ones that block JavaScript in local files. Links are relative so the folder
+    can be copied anywhere.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cards = []
+    groups: list[tuple[int | None, list[RenderedReport]]] = []
     for report in reports:
-        href = html.escape(_href(report.html, out_dir))
-        src = html.escape(_href(report.png, out_dir))
-        title = html.escape(report.title)
-        cards.append(
-            f"""    <li id="report-{html.escape(report.name)}">
-      <a href="{href}"><img src="{src}" alt="{title}" width="{report.png_width}" \
-height="{report.png_height}"></a>
-      <h2><a href="{href}">{title}</a></h2>
-      <p>{html.escape(report.description)}</p>
-    </li>"""
+        if not groups or groups[-1][0] != report.version:
+            groups.append((report.version, []))
+        groups[-1][1].append(report)
+    sections = []
+    for version, members in groups:
+        label = f"version-{version}" if version is not None else "other"
+        title = f"\n    <h2>Version {version}</h2>" if version is not None else ""
+        cards = "\n".join(_card(r, out_dir) for r in members)
+        sections.append(
+            f"""  <section id="{label}">{title}
+    <ul class="reports">
+{cards}
+    </ul>
+  </section>"""
         )
-    body = "\n".join(cards)
+    body = "\n".join(sections)
     page = f"""{_page_head(heading, _INDEX_STYLE)}
 <body>
   <h1>{html.escape(heading)}</h1>
   <p class="subtitle">{html.escape(subtitle)}</p>
-  <ul class="reports">
 {body}
-  </ul>
 </body>
 </html>
 """

@@ -27,8 +27,17 @@ def chart(wh, version: int, **_: object) -> alt.Chart:
         .mark_bar(color="#4c78a8")
         .encode(
             x=alt.X("cells:Q", title="proofread cells"),
-            y=alt.Y("strategy_axon:N", sort="-x", title="strategy_axon"),
-            tooltip=["strategy_axon", "cells"],
+            # CAVE's values (axon_fully_extended) in words; the tooltip keeps the value to filter on in SQL.
+            y=alt.Y(
+                "strategy_axon:N",
+                sort="-x",
+                title="Axon proofreading strategy",
+                axis=alt.Axis(labelExpr="replace(replace(datum.label, /^axon_/, ''), /_/g, ' ')"),
+            ),
+            tooltip=[
+                alt.Tooltip("strategy_axon:N", title="axon proofreading strategy"),
+                alt.Tooltip("cells:Q", title="proofread cells"),
+            ],
         )
     )
     labels = bars.mark_text(align="left", dx=3).encode(text=alt.Text("cells:Q", format=","))

@@ -211,3 +211,27 @@ def test_unknown_root_ids_are_errors_everywhere(proofread_only, tmp_path):
     ):
         one_line_error(mwh(*args), str(unknown))
     assert not list((tmp_path / "r").glob("partners_*")) if (tmp_path / "r").exists() else True
+
+
+def test_reports_after_the_default_ingest_skip_the_neuron_reports_and_say_why(proofread_only, tmp_path):
+    """Every report but the two that need one neuron's every synapse; those are named, not drawn
+    with part of a neuron's partners."""
+    proc = mwh("report", "--version", str(V), "--db", str(proofread_only), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped partners: version 1181 holds every synapse of no neuron" in proc.stderr
+    assert "skipped neuron:" in proc.stderr and "--synapses partners" in proc.stderr
+    drawn = {p.name for p in (tmp_path / "r").glob("*.png")}
+    assert f"strategy_v{V}.png" in drawn and not any(n.startswith(("partners_", "neuron_")) for n in drawn)
+    one_line_error(
+        mwh(
+            "report",
+            "partners",
+            "--version",
+            str(V),
+            "--db",
+            str(proofread_only),
+            "--out",
+            str(tmp_path / "r"),
+        ),
+        "holds every synapse of no neuron",
+    )

@@ -27,6 +27,10 @@ class VersionNotSnapshotted(WarehouseError):
     """A view was asked for a version whose snapshot is not in the file."""
 
 
+class NoCompleteNeuron(WarehouseError):
+    """A report needs one neuron's every synapse, and the version holds no neuron's."""
+
+
 class SourceError(WarehouseError):
     """The data source refused or failed a request in a way retrying will not fix."""
 

@@ -59,6 +59,17 @@ def find(con: duckdb.DuckDBPyConnection, role: str, version: int, key: str) -> t
     return (row[0], row[1]) if row else None
 
 
+def find_complete(con: duckdb.DuckDBPyConnection, role: str, version: int, key: str) -> int | None:
+    """The complete snapshot of exactly this query, if any (a --force run replaces it)."""
+    row = fetch_one(
+        con,
+        "SELECT snapshot_id FROM meta.snapshots WHERE role = ? AND version = ? AND query_key = ? "
+        "AND status = 'complete' ORDER BY snapshot_id DESC LIMIT 1",
+        [role, version, key],
+    )
+    return row[0] if row else None
+
+
 def row_count(con: duckdb.DuckDBPyConnection, sid: int) -> int:
     return fetch_one(con, "SELECT row_count FROM meta.snapshots WHERE snapshot_id = ?", [sid])[0]
 
@@ -250,6 +261,25 @@ def query_kind(con: duckdb.DuckDBPyConnection, role: str, version: int) -> str |
         [role, version],
     )
     return row[0] if row else None
+
+
+def covered_roots(con: duckdb.DuckDBPyConnection, role: str, version: int) -> list[int] | None:
+    """The root ids whose every synapse the file holds at a version; None when it holds the whole
+    table (a dump), so every root is."""
+    whole = fetch_one(
+        con,
+        "SELECT count(*) FROM meta.current_snapshots WHERE role = ? AND version = ? "
+        "AND json_extract_string(query, '$.kind') IN ('dump', 'whole_table', 'delta_export')",
+        [role, version],
+    )[0]
+    if whole:
+        return None
+    rows = con.execute(
+        "SELECT DISTINCT r.covered_root_id FROM meta.snapshot_roots r JOIN meta.current_snapshots s USING (snapshot_id) "
+        "WHERE s.role = ? AND s.version = ? ORDER BY 1",
+        [role, version],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 -- stops the query with one line: the id is not in the version (a typo, or a root id of another
 -- version), or the version's synapse snapshots hold only part of its synapses (the notebook's
 -- default query takes only those between proofread cells), naming the command that takes them all.
--- A version holds all of a root's synapses when a dump of the whole table is snapshotted, or a
+-- A version holds all of a root's synapses when the whole table is snapshotted (a dump or a Delta
+-- export), or a
 -- snapshot lists the root in meta.snapshot_roots (--synapses partners: every proofread cell;
 -- --root-ids: the ids given).
 -- Usage: SELECT require_synapses_of(864691135808473885, 1181);
@@ -18,7 +19,7 @@ CREATE OR REPLACE MACRO require_synapses_of(root_id, v) AS
             SELECT 1 FROM meta.current_snapshots s
             WHERE s.role = 'synapses' AND s.version = v
               AND (
-                  json_extract_string(s.query, '$.kind') IN ('dump', 'whole_table')
+                  json_extract_string(s.query, '$.kind') IN ('dump', 'whole_table', 'delta_export')
                   OR EXISTS (
                       SELECT 1 FROM meta.snapshot_roots r
                       WHERE r.snapshot_id = s.snapshot_id AND r.covered_root_id = root_id

@@ -159,6 +159,7 @@ SCOPE_WORDS = {
     "synapses_partners": "every synapse of {roots:,} proofread cells",
     "synapses_roots": "every synapse of {roots:,} root id(s)",
     "dump": "the whole table (dump)",
+    "delta_export": "the whole table (Delta export)",
     "whole_table": "the whole table",
 }
 

@@ -85,6 +85,14 @@ from .common import ROOT_ID, TIMESTAMP, cli, db_option, db_path
     help="Read the version's materialization dump files ({table}.csv.gz + {table}_header.csv) from this "
     "folder or file instead of a server; the full synapse table fills the synapses role.",
 )
+@click.option(
+    "--delta",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the version's tables from a CAVE Delta Lake export (MaterializationEngine's layout "
+    "{datastack}/v{version}/{table}/{spec}) at this local folder instead of a server; whole tables, "
+    "no CSV to parse.",
+)
 @click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
 def ingest(
     db,
@@ -99,6 +107,7 @@ def ingest(
     workers,
     ids_per_chunk,
     dump,
+    delta,
     force,
 ) -> None:
     """Snapshot one materialization version, or the live data at a timestamp, into the warehouse.
@@ -123,19 +132,25 @@ def ingest(
         mwh ingest -d demo -v 1300
         mwh ingest -d minnie65_public -v 1181 --root-ids 864691135808473885
         mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
+        mwh ingest -d minnie65_public -v 1181 --delta /lab/cave-exports/
     """
     if timestamp is not None and version is not None:
         raise click.UsageError("give --version or --timestamp, not both")
-    if dump is not None:
+    if dump is not None and delta is not None:
+        raise click.UsageError("give --dump or --delta, not both")
+    if dump is not None or delta is not None:
+        flag = "--dump" if dump is not None else "--delta"
         if timestamp is not None:
             raise click.UsageError(
-                "--dump files hold one materialization version; give --version, not --timestamp"
+                f"{flag} files hold one materialization version; give --version, not --timestamp"
             )
         if version is None:
-            raise click.UsageError("--dump needs --version, the version the dump files are of")
+            raise click.UsageError(f"{flag} needs --version, the version the files are of")
         if root_ids or root_ids_file:
-            raise click.UsageError("--dump takes the whole table; leave out --root-ids")
-        return _ingest_dump(db, datastack, version, tables, server, dump, force)
+            raise click.UsageError(f"{flag} takes the whole table; leave out --root-ids")
+        return _ingest_files(
+            db, datastack, version, tables, server, dump if dump is not None else delta, force, flag
+        )
     if timestamp is None and version is None:
         raise click.UsageError(
             "give --version N (a materialization) or --timestamp TIME (the live data at that time)"
@@ -198,10 +213,11 @@ def ingest(
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
 
 
-def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
-    """`mwh ingest --dump`: the dump files at DUMP as snapshots of VERSION; no server is contacted."""
+def _ingest_files(db, datastack, version, tables, server, path, force, flag) -> None:
+    """`mwh ingest --dump` / `--delta`: a version's files as snapshots of VERSION; no server is contacted."""
     from tqdm import tqdm
 
+    from ingest.delta_ingest import ingest_delta_export
     from ingest.dump_ingest import ingest_dump
     from ingest.run import resolve_roles
 
@@ -209,7 +225,9 @@ def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
     from ..config import datastack_config
 
     if server is not None:
-        raise click.UsageError("--dump reads files and contacts no server; leave out --server")
+        raise click.UsageError(f"{flag} reads files and contacts no server; leave out --server")
+    take = ingest_dump if flag == "--dump" else ingest_delta_export
+    what = "the dump" if flag == "--dump" else "the Delta export"
     cfg = datastack_config(datastack)
     roles = resolve_roles(cfg, tables)
     db = db_path(db)
@@ -230,14 +248,14 @@ def _ingest_dump(db, datastack, version, tables, server, dump, force) -> None:
 
     try:
         with open_for_datastack(db, datastack) as wh:
-            outcomes = ingest_dump(wh, Path(dump), version, roles=roles, force=force, on_batch=on_batch)
+            outcomes = take(wh, Path(path), version, roles=roles, force=force, on_batch=on_batch)
             wh.con.execute("CHECKPOINT")
     finally:
         for bar in bars.values():
             bar.close()
     for o in outcomes:
         rate = f", {o.rows / o.seconds:,.0f} rows/s" if o.seconds > 0 else ""
-        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from the dump ({o.action}{rate})", err=True)
+        click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from {what} ({o.action}{rate})", err=True)
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
 
 

@@ -98,7 +98,7 @@ def neuron(db, root_id, version, top, out, no_report) -> None:
         click.echo("\n".join(lines))
         if not no_report:
             import reports as reports_pkg
-            from reports.publish import check_out_dir
+            from reports.publish import check_out_dir, update_index
             from reports.render import render
 
             module = reports_pkg.get("neuron")
@@ -110,4 +110,5 @@ def neuron(db, root_id, version, top, out, no_report) -> None:
                 module.TITLE,
                 module.description(version, root_id=card.root_id, top=min(top, 40)),
             )
+            update_index(Path(out), wh.datastack, wh.path.name)  # the folder's index lists it too
             click.echo(f"report: {done.html} {done.png}", err=True)

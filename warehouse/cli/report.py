@@ -64,7 +64,14 @@ def report(db, name, version, out, root_id, weighted) -> None:
         options = {"root_id": root_id} if root_id is not None else {}
         if weighted:
             options["weighted"] = True
-        rendered, index = publish(wh, version, out, [name] if name else None, **options)
+        rendered, index = publish(
+            wh,
+            version,
+            out,
+            [name] if name else None,
+            on_skip=lambda skipped, why: click.echo(f"skipped {skipped}: {why}", err=True),
+            **options,
+        )
     for r in rendered:
         click.echo(f"{r.name}: {r.html} {r.png}")
     click.echo(f"index: {index}")
