@@ -145,7 +145,7 @@ class LakeStore(DuckStore):
         cols = ", ".join(f'"{c}"' for c in layout.schema.names)
         sort = ", ".join(f'"{c}"' for c in (lake.SYNAPSE_SORT if layout.split else lake.DEFAULT_SORT))
         query = f"SELECT {sid:d}::INTEGER AS snapshot_id, {int(version):d}::INTEGER AS version, {cols} FROM {source} ORDER BY {sort}"
-        reader = self.con.execute(query).fetch_record_batch(256 * 1024)
+        reader = self.con.sql(query).to_arrow_reader(256 * 1024)
         self._write(role_name, version, sid, _cast_reader(reader, self._arrow_schema(layout)))
         self.discard(role_name, sid)
         self.refresh(role_name)
@@ -165,6 +165,13 @@ class LakeStore(DuckStore):
         removed: list[Path] = []
         for path in lake.delta_tables(self.root):
             removed += lake.remove_orphans(path, grace_seconds=0)
+        # A writer killed during a table's first commit leaves data files and no log at all.
+        base = self.root / self.datastack
+        for folder in base.glob("v*/*") if base.is_dir() else []:
+            if folder.is_dir() and not lake.is_delta_table(folder):
+                for f in folder.glob("*.parquet"):
+                    f.unlink()
+                    removed.append(f)
         return removed
 
 

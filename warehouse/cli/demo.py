@@ -47,9 +47,15 @@ from .common import DEFAULT_REPORTS, cli, db_option, db_path
 )
 @click.option("--seed", type=int, default=1181, show_default=True, help="Seed of the synthetic datastack.")
 @click.option(
+    "--lake",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep the demo's raw layer as Delta tables in this folder (it must hold no demo lake yet).",
+)
+@click.option(
     "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Parallel fetch workers."
 )
-def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> None:
+def demo(db: Path | None, out: Path, scale: float, seed: int, lake: Path | None, workers: int) -> None:
     """Build a warehouse of the embedded demo datastack and render every report, offline.
 
     The demo datastack is synthetic but shaped like minnie65_public: the same tables and columns,
@@ -65,7 +71,7 @@ def demo(db: Path | None, out: Path, scale: float, seed: int, workers: int) -> N
 
     db = db_path(db)
     click.echo(f"Building the demo warehouse {db} ...", err=True)
-    result = run_demo(db, out, seed=seed, scale=scale, workers=workers, progress=Progress())
+    result = run_demo(db, out, seed=seed, scale=scale, workers=workers, progress=Progress(), lake=lake)
     v = result.report_version
     size = db.stat().st_size / 1e6
     click.echo(
@@ -109,7 +115,14 @@ def _refuse_real_data(db: Path) -> None:
 
 
 def run_demo(
-    db: Path, out: Path, *, seed: int = 1181, scale: float = 1.0, workers: int = 2, progress=None
+    db: Path,
+    out: Path,
+    *,
+    seed: int = 1181,
+    scale: float = 1.0,
+    workers: int = 2,
+    progress=None,
+    lake: Path | None = None,
 ) -> DemoResult:
     """Build the demo file beside `db`, rename it over `db`, then render every report into `out`."""
     t0 = time.monotonic()
@@ -124,7 +137,11 @@ def run_demo(
     ds = SyntheticDatastack(DEMO, seed=seed, scale=scale)
     source = DemoSource(ds)
     versions = [v.version for v in ds.versions if not v.expired]
-    wh = open_for_datastack(tmp, DEMO)
+    if lake is not None and (Path(lake) / DEMO).exists():
+        raise WarehouseError(
+            f"{lake} already holds a demo lake ({Path(lake) / DEMO}); give an empty --lake for the demo"
+        )
+    wh = open_for_datastack(tmp, DEMO, lake=lake)
     rows: dict = {}
     try:
         options = IngestOptions(workers=workers, plan=PlanOptions(synapses="partners"), progress=progress)

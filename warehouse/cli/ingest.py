@@ -93,6 +93,13 @@ from .common import ROOT_ID, TIMESTAMP, cli, db_option, db_path
     "{datastack}/v{version}/{table}/{spec}) at this local folder instead of a server; whole tables, "
     "no CSV to parse.",
 )
+@click.option(
+    "--lake",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Make a new warehouse whose raw layer is Delta tables in this folder (CAVE's export layout, "
+    "read by Spark, polars and DuckDB; readers never block an ingest). Chosen once, when the file is made.",
+)
 @click.option("--force", is_flag=True, help="Replace complete snapshots of the same query (atomically).")
 def ingest(
     db,
@@ -108,6 +115,7 @@ def ingest(
     ids_per_chunk,
     dump,
     delta,
+    lake,
     force,
 ) -> None:
     """Snapshot one materialization version, or the live data at a timestamp, into the warehouse.
@@ -133,6 +141,7 @@ def ingest(
         mwh ingest -d minnie65_public -v 1181 --root-ids 864691135808473885
         mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
         mwh ingest -d minnie65_public -v 1181 --delta /lab/cave-exports/
+        mwh ingest -d minnie65_public -v 1181 --db lab.duckdb --lake /lab/lake
     """
     if timestamp is not None and version is not None:
         raise click.UsageError("give --version or --timestamp, not both")
@@ -149,7 +158,7 @@ def ingest(
         if root_ids or root_ids_file:
             raise click.UsageError(f"{flag} takes the whole table; leave out --root-ids")
         return _ingest_files(
-            db, datastack, version, tables, server, dump if dump is not None else delta, force, flag
+            db, datastack, version, tables, server, dump if dump is not None else delta, force, flag, lake
         )
     if timestamp is None and version is None:
         raise click.UsageError(
@@ -185,7 +194,7 @@ def ingest(
         # which first records what the server says, so an expiry reaches `mwh status`.
         check_source_version(source, version)
     live = None
-    with open_for_datastack(db, datastack) as wh:
+    with open_for_datastack(db, datastack, lake=lake) as wh:
         options = IngestOptions(
             roles=roles,
             workers=workers,
@@ -213,7 +222,7 @@ def ingest(
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
 
 
-def _ingest_files(db, datastack, version, tables, server, path, force, flag) -> None:
+def _ingest_files(db, datastack, version, tables, server, path, force, flag, lake=None) -> None:
     """`mwh ingest --dump` / `--delta`: a version's files as snapshots of VERSION; no server is contacted."""
     from tqdm import tqdm
 
@@ -247,7 +256,7 @@ def _ingest_files(db, datastack, version, tables, server, path, force, flag) -> 
         bars[table].update(rows)
 
     try:
-        with open_for_datastack(db, datastack) as wh:
+        with open_for_datastack(db, datastack, lake=lake) as wh:
             outcomes = take(wh, Path(path), version, roles=roles, force=force, on_batch=on_batch)
             wh.con.execute("CHECKPOINT")
     finally:
