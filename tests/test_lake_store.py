@@ -23,6 +23,7 @@ from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SyntheticDatastack
 from tests.cave_server import CaveTestServer
+from tests.spark import spark_session  # noqa: F401  (the session-wide Sail server)
 from warehouse import lake
 from warehouse.errors import SchemaMismatch
 
@@ -219,3 +220,68 @@ def test_a_killed_lake_ingest_leaves_earlier_versions_and_the_rerun_completes(ds
         assert lake.orphan_files(path, grace_seconds=0) == []
     for name in VIEWS:
         assert _view(db, name).equals(_view(single, name)), name
+
+
+def _meta(path: Path, table: str):
+    with warehouse.open(path) as wh:
+        cols = "* EXCLUDE (warehouse_version)" if table == "snapshots" else "*"
+        return wh.sql(f"SELECT {cols} FROM meta.{table} ORDER BY ALL")
+
+
+def test_export_a_file_to_a_lake_and_back_keeps_versions_snapshots_and_views(single, tmp_path):
+    lakedb, root, back = tmp_path / "lab.duckdb", tmp_path / "lab-lake", tmp_path / "back.duckdb"
+    for args in (
+        ["export", "--db", str(single), "--to", str(lakedb), "--lake", str(root)],
+        ["export", "--db", str(lakedb), "--to", str(back)],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "warehouse", *args], capture_output=True, text=True, env=env(), timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert lake.is_delta_table(root / "demo" / "v1181" / "synapses_pni_2")
+    with warehouse.open(back) as wh:
+        assert wh.lake is None
+    for path in (lakedb, back):
+        for table in ("versions", "snapshots", "chunks", "snapshot_roots"):
+            assert _meta(path, table).equals(_meta(single, table)), (path.name, table)
+        for name in VIEWS:
+            assert _view(path, name).equals(_view(single, name)), (path.name, name)
+
+
+def test_spark_reads_a_lake_warehouse_and_answers_like_duckdb(single, tmp_path, spark_session):  # noqa: F811
+    """The lake a warehouse writes is what Spark reads: its manifest and Delta tables, no export step."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from warehouse import spark_sql
+
+    db, root = tmp_path / "lake.duckdb", tmp_path / "lake"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warehouse",
+            "export",
+            "--db",
+            str(single),
+            "--to",
+            str(db),
+            "--lake",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    spark = spark_sql.register_lake(spark_session, root, "demo")
+    with warehouse.open(db) as wh:
+        for view, key in (
+            ("proofread_synapses", ["id"]),
+            ("connections", ["pre_pt_root_id", "post_pt_root_id"]),
+        ):
+            want = wh.view(view, 1181).sort(key)
+            got = pl.from_arrow(spark.view(view, 1181).toArrow()).sort(key)
+            assert got.height > 0
+            assert_frame_equal(got, want)

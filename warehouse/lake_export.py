@@ -125,16 +125,21 @@ def restore_meta(con: duckdb.DuckDBPyConnection, manifest: dict, schema: str = "
 
 
 def _complete_snapshots(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    return con.execute(
-        """
-        SELECT s.role, s.table_name, s.version, list(s.snapshot_id ORDER BY s.snapshot_id),
-               sum(s.row_count)::BIGINT, any_value(c.snapshot_id)
-        FROM meta.snapshots s
-        LEFT JOIN meta.current_snapshots c ON c.role = s.role AND c.version = s.version
-        WHERE s.status = 'complete'
-        GROUP BY ALL ORDER BY s.version, s.role
-        """
-    ).fetchall()
+    """(role, table, version, current snapshot ids, rows stored, newest id) per table and version.
+
+    The current snapshots are what views read: the newest complete one, or every complete one of
+    the synapse table (a version's synapse snapshots add up, each synapse stored once, so the rows
+    stored are counted rather than the snapshots' own row counts summed)."""
+    out = []
+    for role, table, version, ids in con.execute(
+        "SELECT role, table_name, version, list(snapshot_id ORDER BY snapshot_id) FROM meta.current_snapshots "
+        "GROUP BY ALL ORDER BY version, role"
+    ).fetchall():
+        rows = con.execute(
+            f"SELECT count(*) FROM raw.{_q(table)} WHERE snapshot_id IN (SELECT unnest(?))", [ids]
+        ).fetchall()[0][0]
+        out.append((role, table, version, ids, rows, ids[-1]))
+    return out
 
 
 def _relation_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -219,6 +224,7 @@ def _export(con, root: Path, split_synapses: bool, versions, on_table) -> Export
             "version": version,
             "snapshot_ids": snap_ids,
             "current_snapshot_id": current,
+            "current_snapshot_ids": snap_ids,
             "rows": rows,
             "layout": "split" if split else "full",
             "columns": _relation_columns(con, table),

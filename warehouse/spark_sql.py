@@ -29,6 +29,7 @@ transpiler cannot carry is done here, in the AST, and said where it is done:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from .errors import WarehouseError
 
 # The views made in Spark, in dependency order (each reads only those before it).
 VIEWS = (
+    "stg_nucleus",
     "stg_proofreading",
     "stg_synapses",
     "stg_cell_types_auto",
@@ -55,7 +57,7 @@ VIEWS = (
 )
 SCALAR_MACROS = ("voxel_um", "depth_um")
 DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|datastack|warehouse)\.(\w+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*(raw|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 _TABLE_MACRO = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)\s*\((?P<params>[^)]*)\)\s+AS\s+TABLE\s+(?P<body>.*?);\s*(?:COMMENT|\Z)",
     re.S | re.I,
@@ -103,6 +105,13 @@ def render(text: str, manifest: dict) -> str:
         kind, name = m.group(1), m.group(2)
         if kind == "raw":
             return f"raw_{name}"
+        if kind == "filter":  # the datastack's proofread filter, as the DuckDB view applies it
+            spec = json.loads(settings[f"warehouse.{name}_filter"][1])
+            return (
+                "("
+                + " AND ".join(f"{col} = {_literal('VARCHAR', str(v))}" for col, v in sorted(spec.items()))
+                + ")"
+            )
         key = f"{kind}.{name}"
         if key not in settings:
             raise WarehouseError(f"SQL refers to unknown setting '{key}'")
@@ -185,8 +194,11 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
         if isinstance(node, exp.Column) and not node.table and node.name in values:
             return values[node.name].copy()
         # require_snapshot() is checked by the caller; a subquery of only such calls becomes TRUE.
-        if isinstance(node, exp.Anonymous) and node.name.lower() == "require_snapshot":
-            return exp.true()
+        if isinstance(node, exp.Anonymous) and node.name.lower() in (
+            "require_snapshot",
+            "require_synapses_of",
+        ):
+            return exp.true()  # and SparkLake.partners checks the root is held whole
         # error() is DuckDB's way to fail with a message; the direction was checked above.
         if isinstance(node, exp.Anonymous) and node.name.lower() == "error":
             return exp.false()
@@ -239,8 +251,37 @@ class SparkLake:
 
         A version not registered is refused by name, as ``require_snapshot`` does in DuckDB.
         """
+        if direction not in ("output", "input"):
+            raise WarehouseError(f"direction must be 'output' or 'input', not {direction!r}")
         self._require(version)
+        self._require_whole(int(root_id), version)
         return self.spark.sql(partners_sql(self.manifest, root_id, version, direction))
+
+    def _require_whole(self, root_id: int, version: int) -> None:
+        """As require_synapses_of in DuckDB: the lake must hold every synapse of the root."""
+        meta = self.manifest["meta"]
+        cols = [c for c, _ in meta["snapshots"]["columns"]]
+        current = {
+            sid
+            for t in self.manifest["tables"]
+            if t["role"] == "synapses" and t["version"] == version
+            for sid in t.get("current_snapshot_ids", [t["current_snapshot_id"]])
+        }
+        kinds = {
+            json.loads(dict(zip(cols, row, strict=True))["query"] or "{}").get("kind")
+            for row in meta["snapshots"]["rows"]
+            if int(dict(zip(cols, row, strict=True))["snapshot_id"]) in current
+        }
+        if kinds & {"dump", "whole_table", "delta_export"}:
+            return
+        covered = {
+            int(r[1]) for r in meta.get("snapshot_roots", {"rows": []})["rows"] if int(r[0]) in current
+        }
+        if root_id not in covered:
+            raise WarehouseError(
+                f"the lake holds only part of the synapses of root id {root_id} at version {version}; "
+                f"take them all with: mwh ingest --datastack {self.manifest['datastack']} --version {version} --root-ids {root_id}"
+            )
 
     def _require(self, version: int) -> None:
         if version not in self.versions:
