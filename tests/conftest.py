@@ -177,9 +177,10 @@ def _needs_demo(item: pytest.Item) -> bool:
     return "demo_run" in getattr(item, "fixturenames", ())
 
 
-# Modules of one long test each (SIGKILL/resume: ~40 s idle; the browser journey), started first
-# within their group so that no worker picks them up last and the run waits on that worker alone.
-LONG_FIRST = ("test_kill_resume.py", "test_demo_end_to_end.py")
+# Modules that hold the longest tests (SIGKILL/resume, ~40 s idle; the browser journey; the full
+# disk, whose tests mostly run before the demo is needed), first within their group, so that no
+# worker picks one up last and the run waits on that worker alone.
+LONG_FIRST = ("test_kill_resume.py", "test_demo_end_to_end.py", "test_file_safety.py")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]):
