@@ -7,9 +7,6 @@ HTTP on an uncapped loopback server (or the generator's rows), grouped by partne
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,32 +21,12 @@ from ingest.sources.cave import CaveSource
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import EXAMPLE_ROOT, PROOFREADING_TABLE, SYNAPSE_TABLE, SyntheticDatastack
 from tests.cave_server import CaveTestServer
+from tests.test_cli import assert_one_line_error, mwh
 from warehouse.config import datastack_config
 from warehouse.errors import WarehouseError
 
 V = 1181
 TOKEN = "complete-answers-token-93ab"
-
-
-def mwh(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MWH_DB"}
-    return subprocess.run(
-        [sys.executable, "-m", "warehouse", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert proc.returncode != 0, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +77,12 @@ def test_partners_after_the_default_ingest_names_the_command_that_takes_them(ds,
             wh.partners(root, V)
         with pytest.raises(WarehouseError, match="only part of the synapses"):
             wh.neuron(root, V)
-    one_line_error(
+    assert_one_line_error(
         mwh("sql", "--db", str(proofread_only), f"FROM partners({root}, {V})"),
         "only part of the synapses",
         f"mwh ingest --datastack demo --version {V} --root-ids {root}",
     )
-    one_line_error(
+    assert_one_line_error(
         mwh("neuron", str(root), "-v", str(V), "--db", str(proofread_only), "--no-report"), "--root-ids"
     )
 
@@ -209,7 +186,7 @@ def test_unknown_root_ids_are_errors_everywhere(proofread_only, tmp_path):
             str(tmp_path / "r"),
         ),
     ):
-        one_line_error(mwh(*args), str(unknown))
+        assert_one_line_error(mwh(*args), str(unknown))
     assert not list((tmp_path / "r").glob("partners_*")) if (tmp_path / "r").exists() else True
 
 
@@ -222,7 +199,7 @@ def test_reports_after_the_default_ingest_skip_the_neuron_reports_and_say_why(pr
     assert "skipped neuron:" in proc.stderr and "--synapses partners" in proc.stderr
     drawn = {p.name for p in (tmp_path / "r").glob("*.png")}
     assert f"strategy_v{V}.png" in drawn and not any(n.startswith(("partners_", "neuron_")) for n in drawn)
-    one_line_error(
+    assert_one_line_error(
         mwh(
             "report",
             "partners",

@@ -16,18 +16,7 @@ import warehouse
 from ingest.dump_ingest import ingest_dump
 from ingest.synthetic import SyntheticDatastack
 from ingest.synthetic_dumps import write_datastack_version
-
-
-def mwh(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MWH_DB"}
-    return subprocess.run(
-        [sys.executable, "-m", "warehouse", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-    )
+from tests.test_cli import mwh
 
 
 @pytest.fixture

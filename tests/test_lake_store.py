@@ -222,6 +222,15 @@ def test_a_killed_lake_ingest_leaves_earlier_versions_and_the_rerun_completes(ds
         assert _view(db, name).equals(_view(single, name)), name
 
 
+def _export(src: Path, dst: Path, lake_dir: Path | None = None) -> None:
+    """`mwh export` as a user runs it."""
+    args = ["export", "--db", str(src), "--to", str(dst)] + (["--lake", str(lake_dir)] if lake_dir else [])
+    proc = subprocess.run(
+        [sys.executable, "-m", "warehouse", *args], capture_output=True, text=True, env=env(), timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def _meta(path: Path, table: str):
     with warehouse.open(path) as wh:
         cols = "* EXCLUDE (warehouse_version)" if table == "snapshots" else "*"
@@ -230,14 +239,8 @@ def _meta(path: Path, table: str):
 
 def test_export_a_file_to_a_lake_and_back_keeps_versions_snapshots_and_views(single, tmp_path):
     lakedb, root, back = tmp_path / "lab.duckdb", tmp_path / "lab-lake", tmp_path / "back.duckdb"
-    for args in (
-        ["export", "--db", str(single), "--to", str(lakedb), "--lake", str(root)],
-        ["export", "--db", str(lakedb), "--to", str(back)],
-    ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "warehouse", *args], capture_output=True, text=True, env=env(), timeout=300
-        )
-        assert proc.returncode == 0, proc.stderr
+    _export(single, lakedb, root)
+    _export(lakedb, back)
     assert lake.is_delta_table(root / "demo" / "v1181" / "synapses_pni_2")
     with warehouse.open(back) as wh:
         assert wh.lake is None
@@ -256,25 +259,7 @@ def test_spark_reads_a_lake_warehouse_and_answers_like_duckdb(single, tmp_path, 
     from warehouse import spark_sql
 
     db, root = tmp_path / "lake.duckdb", tmp_path / "lake"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "warehouse",
-            "export",
-            "--db",
-            str(single),
-            "--to",
-            str(db),
-            "--lake",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    _export(single, db, root)
     spark = spark_sql.register_lake(spark_session, root, "demo")
     with warehouse.open(db) as wh:
         for view, key in (

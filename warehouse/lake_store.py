@@ -130,18 +130,7 @@ class LakeStore(DuckStore):
 
     def commit(self, role_name: str, sid: int, version: int, *, dedupe: bool) -> None:
         layout = self.layout(role_name)
-        stage = layout.stage_table
-        source = (
-            f"(SELECT DISTINCT ON (id) * FROM {stage} WHERE snapshot_id = {sid:d})"
-            if dedupe
-            else f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})"
-        )
-        if layout.entry.accumulates:
-            source = (
-                f"(SELECT s.* FROM {source} s ANTI JOIN (SELECT id FROM {layout.raw} WHERE version = {int(version):d} "
-                f"AND snapshot_id IN (SELECT snapshot_id FROM meta.current_snapshots WHERE role = '{layout.role}')) h "
-                "ON h.id = s.id)"
-            )
+        source = self.new_rows(layout, sid, version, dedupe=dedupe)
         cols = ", ".join(f'"{c}"' for c in layout.schema.names)
         sort = ", ".join(f'"{c}"' for c in (lake.SYNAPSE_SORT if layout.split else lake.DEFAULT_SORT))
         query = f"SELECT {sid:d}::INTEGER AS snapshot_id, {int(version):d}::INTEGER AS version, {cols} FROM {source} ORDER BY {sort}"
@@ -149,6 +138,13 @@ class LakeStore(DuckStore):
         self._write(role_name, version, sid, _cast_reader(reader, self._arrow_schema(layout)))
         self.discard(role_name, sid)
         self.refresh(role_name)
+
+    def held_ids(self, layout: TableLayout, version: int) -> str:
+        """A replaced snapshot's rows stay in the lake, so only the current snapshots' count."""
+        return (
+            f"SELECT id FROM {layout.raw} WHERE version = {int(version):d} AND snapshot_id IN "
+            f"(SELECT snapshot_id FROM meta.current_snapshots WHERE role = '{layout.role}')"
+        )
 
     def drop(self, role_name: str, sid: int) -> None:
         """A replaced snapshot's rows stay in the lake (see the module docstring); views skip them."""
@@ -190,12 +186,7 @@ class LakeAppender(Appender):
         self.thread: threading.Thread | None = None
         self.held: set[int] | None = None
         if layout.entry.accumulates:
-            rows = store.con.execute(
-                f"SELECT id FROM {layout.raw} WHERE version = ? AND snapshot_id IN "
-                "(SELECT snapshot_id FROM meta.current_snapshots WHERE role = ?)",
-                [version, layout.role],
-            ).fetchall()
-            self.held = {r[0] for r in rows} or None
+            self.held = {r[0] for r in store.con.execute(store.held_ids(layout, version)).fetchall()} or None
         self.ids_seen = 0
 
     def _run(self) -> None:

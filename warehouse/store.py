@@ -140,17 +140,7 @@ class DuckStore:
         snapshots add up (registry `accumulates`), rows another snapshot of the version already
         holds are not stored again, so the version's rows stay one per id and views need no dedup."""
         layout = self.layout(role_name)
-        stage = layout.stage_table
-        source = (
-            f"(SELECT DISTINCT ON (id) * FROM {stage} WHERE snapshot_id = {sid:d})"
-            if dedupe
-            else f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})"
-        )
-        if layout.entry.accumulates:
-            source = (
-                f"(SELECT s.* FROM {source} s ANTI JOIN "
-                f"(SELECT id FROM {layout.rows_table} WHERE version = {int(version):d}) h ON h.id = s.id)"
-            )
+        source = self.new_rows(layout, sid, version, dedupe=dedupe)
         if layout.split:
             fixed = ", ".join(f's."{c}"' for c in layout.fixed_columns)
             self.con.execute(
@@ -162,6 +152,23 @@ class DuckStore:
             f"INSERT INTO {layout.rows_table} SELECT {sid:d}, {int(version):d}, {cols} FROM {source}"
         )
         self.discard(role_name, sid)
+
+    def new_rows(self, layout: TableLayout, sid: int, version: int, *, dedupe: bool) -> str:
+        """SQL for a snapshot's staged rows that go into raw: each id once, and for a role whose
+        snapshots add up, without the ids the version already holds."""
+        stage = layout.stage_table
+        source = (
+            f"(SELECT DISTINCT ON (id) * FROM {stage} WHERE snapshot_id = {sid:d})"
+            if dedupe
+            else f"(SELECT * FROM {stage} WHERE snapshot_id = {sid:d})"
+        )
+        if not layout.entry.accumulates:
+            return source
+        return f"(SELECT s.* FROM {source} s ANTI JOIN ({self.held_ids(layout, version)}) h ON h.id = s.id)"
+
+    def held_ids(self, layout: TableLayout, version: int) -> str:
+        """SQL for the ids a version already holds (a replaced snapshot's rows are dropped first)."""
+        return f"SELECT id FROM {layout.rows_table} WHERE version = {int(version):d}"
 
     # -------------------------------------------------------------------------- whole files
     def appender(self, role_name: str, sid: int, version: int, stats: AppendStats | None = None) -> Appender:

@@ -39,10 +39,7 @@ a URI is refused in one line instead of half-working.
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import re
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +54,8 @@ from warehouse import lake
 from warehouse.config import DatastackConfig
 from warehouse.errors import SourceError, WarehouseError
 from warehouse.registry import ROLE_NAMES, role, schema_of
+
+from .read_ahead import read_ahead
 
 PREFERRED_SPEC = "id"
 # Columns the exporter drops by default, and what this reader puts in their place.
@@ -521,7 +520,7 @@ def read_batches(table: ExportTable, rows_per_batch: int = 1_000_000) -> Iterato
         for batch in _scan(plan, rows_per_batch):
             yield batch if ref is None else _join(batch, ref, schema)
 
-    return _prefetch(produce(), table.label)
+    return read_ahead(produce(), lambda exc: _explain(table.label, exc), name="mwh-delta-reader")
 
 
 def _join(batch: pa.Table, ref: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -531,46 +530,6 @@ def _join(batch: pa.Table, ref: pa.Table, schema: pa.Schema) -> pa.Table:
     joined = batch.join(ref, keys="target_id", right_keys="id_ref", join_type="inner")
     joined = joined.sort_by("__row").append_column("id_ref", joined.sort_by("__row").column("target_id"))
     return pa.Table.from_arrays([joined.column(n).combine_chunks() for n in schema.names], schema=schema)
-
-
-_END = object()
-
-
-def _prefetch(items: Iterator[pa.Table], label: str, depth: int = 2) -> Iterator[pa.Table]:
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, name="mwh-delta-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise _explain(label, item) from None
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()
 
 
 def _explain(label: str, exc: BaseException) -> BaseException:

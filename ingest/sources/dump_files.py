@@ -11,11 +11,8 @@ the values) is refused with a one-line message naming the column before a row is
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import queue
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,8 @@ import pyarrow.csv as pacsv
 from warehouse.config import DatastackConfig
 from warehouse.errors import SourceError
 from warehouse.registry import ROLE_NAMES, role, schema_of
+
+from .read_ahead import read_ahead
 
 DATA_SUFFIX = ".csv.gz"
 HEADER_SUFFIX = "_header.csv"
@@ -192,7 +191,6 @@ def _parse_type(where: str, name: str, type_name: str, kind: str, target: pa.Dat
 # End to end (10 M rows) the saving is within the noise of the shared machine, but the ingest's peak
 # RSS drops from ~1.5 to ~1.2 GB: fewer rows are parsed ahead in blocks the queue cannot bound.
 READ_BLOCK_BYTES = 4 << 20
-_END = object()
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 
@@ -203,40 +201,9 @@ def read_batches(dump: DumpTable, plan: ColumnPlan, rows_per_batch: int = 1_000_
     failure there (a truncated or corrupt file, a value that does not fit its column) is raised
     here, as one line that names the file and the column.
     """
-    q: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for table in _parse(dump, plan, rows_per_batch):
-                while not stop.is_set():
-                    try:
-                        q.put(table, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, name="mwh-dump-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise _explain(dump, plan, item) from None
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()
+    return read_ahead(
+        _parse(dump, plan, rows_per_batch), lambda exc: _explain(dump, plan, exc), name="mwh-dump-reader"
+    )
 
 
 def _parse(dump: DumpTable, plan: ColumnPlan, rows_per_batch: int) -> Iterator[pa.Table]:
