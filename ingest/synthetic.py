@@ -620,6 +620,7 @@ EXTRA_DESCRIPTIONS = {
 }
 
 
+@functools.lru_cache(maxsize=8)
 def schema_definitions(ds: SyntheticDatastack) -> dict[str, dict]:
     """JSON schemas per annotation schema type, as CAVE's schema service gives them (`types_all`),
     derived from the tables that use them: a point is `$ref` to (Bound)SpatialPoint, an array a JSON
