@@ -297,3 +297,20 @@ def done_chunks(db: Path) -> set[tuple]:
         )
     finally:
         con.close()
+
+
+def test_readme_journey_query_runs(tmp_path, oracle):
+    """The README's coregistration-with-connectivity query, on roles plus coregistration_manual_v4."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    journey = readme.split("### 8. Functional coregistration with connectivity", 1)[1]
+    query = re.search(r"```sql\n(.*?)```", journey, re.S).group(1)
+    db = tmp_path / "w.duckdb"
+    source = CaveSource(datastack_config("demo"), server=oracle.url, token=TOKEN, retry=FAST)
+    with open_for_datastack(db, "demo") as wh:
+        ingest_version(wh, source, V, IngestOptions(extra_tables=[COREGISTRATION_TABLE], retry=FAST))
+        rows = wh.sql(query)
+        assert rows.height > 0 and rows["syn_count"].min() >= 1
+        helper = wh.sql(f"FROM {COREGISTRATION_TABLE}_proofread({V})")
+        assert helper.height > 0 and helper["proofread_cell_type"].null_count() < helper.height
