@@ -52,6 +52,11 @@ class AheadSource:
         with self._slots:
             return self._source.fetch(table, role, version, spec, **_at(at))
 
+    def describe(self, table: str, version: int) -> Any:
+        """A table's stored columns (a source that serves tables beyond the roles)."""
+        with self._slots:
+            return self._source.describe(table, version)
+
     def count(
         self, table: str, version: int, spec: Spec | None = None, *, at: datetime | None = None
     ) -> int | None:

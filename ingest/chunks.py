@@ -79,7 +79,9 @@ def matches(table: pa.Table, spec: Spec) -> pa.Array:
     """The rows of `table` a resolved spec selects (the reference semantics sources must follow)."""
     mask = pa.array(np.ones(table.num_rows, dtype=bool))
     for col, values in spec["in"].items():
-        mask = pc.and_(mask, pc.is_in(table.column(col), value_set=pa.array(values, pa.int64())))
+        column = table.column(col)
+        typ = column.type if not pa.types.is_null(column.type) else pa.int64()
+        mask = pc.and_(mask, pc.is_in(column, value_set=pa.array(values, typ)))
     lo, hi = spec["id_range"]
     if lo is not None:
         mask = pc.and_(mask, pc.greater_equal(table.column("id"), lo))

@@ -13,8 +13,8 @@ as the proofread ids are known, all within the --workers bound on requests in fl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from warehouse import catalog, live
@@ -41,6 +41,9 @@ class IngestOptions:
     plan: PlanOptions = PlanOptions()
     retry: RetryPolicy | None = None
     progress: Progress | None = None
+    # Tables that play no role, taken whole (or filtered: column -> values) after the roles.
+    extra_tables: Sequence[str] = ()
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
@@ -48,6 +51,17 @@ def resolve_roles(cfg, tables: Sequence[str]) -> list[str]:
     if not tables:
         return list(ROLE_NAMES)
     return in_order(t if t in ROLE_NAMES else cfg.role_of(t) for t in tables)
+
+
+def split_tables(cfg, tables: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`--tables` as (roles, other tables): a role name or a role's table is a role; any other
+    name is a table of the datastack taken whole (ingest/extra.py). No tables: every role."""
+    if not tables:
+        return list(ROLE_NAMES), []
+    named = set(cfg.tables.values())
+    roles = [t for t in tables if t in ROLE_NAMES or t in named]
+    extras = list(dict.fromkeys(t for t in tables if t not in roles))
+    return (resolve_roles(cfg, roles) if roles else []), extras
 
 
 def check_source_version(source: Source, version: int, versions: list | None = None) -> list:
@@ -116,6 +130,10 @@ def _take(
     wh: Warehouse, source: Source, version: int, options: IngestOptions, at: datetime | None
 ) -> list[SnapshotOutcome]:
     lay = wh.store.layouts
+    if options.extra_tables and at is not None:
+        raise WarehouseError(
+            f"tables beyond the notebook's ({', '.join(options.extra_tables)}) are taken at a version, not a timestamp"
+        )
     ahead = AheadSource(source, options.workers)
     try:
         requests = _ask_whole_tables_early(wh, ahead, version, options, at)
@@ -142,6 +160,13 @@ def _take(
                     after_commit=refresh_matrix,
                 )
             )
+        if options.extra_tables:
+            from .extra import ExtraOptions, ingest_extra_tables
+
+            extra = ExtraOptions(
+                options.filters, options.workers, options.force, options.retry, options.progress
+            )
+            outcomes += ingest_extra_tables(wh, ahead, version, options.extra_tables, extra)
         return outcomes
     finally:
         ahead.close()

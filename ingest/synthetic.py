@@ -29,6 +29,14 @@ PROOFREADING_TABLE = "proofreading_status_and_strategy"
 SYNAPSE_TABLE = "synapses_pni_2"
 MANUAL_TYPES_TABLE = "allen_v1_column_types_slanted_ref"
 AUTO_TYPES_TABLE = "aibs_metamodel_celltypes_v661"
+# Tables that play no role in the notebook, shaped like the real service's (`mwh ingest --tables`).
+COREGISTRATION_TABLE = "coregistration_manual_v4"  # a reference table on the nucleus table
+SYNAPSE_TARGETS_TABLE = "synapse_target_predictions_ssa"  # a reference table on the synapse table
+CELL_NOTES_TABLE = "cell_notes_v1"  # a bound spatial point and free text; gains a column at NOTES_CHANGE
+EMPTY_TABLE = "empty_annotations_v0"  # a table with no rows
+MYSTERY_TABLE = "mystery_table_v1"  # a column type the warehouse does not know (an array)
+EXTRA_TABLES = (COREGISTRATION_TABLE, SYNAPSE_TARGETS_TABLE, CELL_NOTES_TABLE, EMPTY_TABLE, MYSTERY_TABLE)
+NOTES_CHANGE = 1300  # from this version cell_notes_v1 has schema bound_tag_confidence (one more column)
 
 # (layer upper depth in um, excitatory types with weights)
 LAYERS = [
@@ -328,18 +336,36 @@ class SyntheticDatastack:
         raise KeyError(version)
 
     def table_names(self) -> list[str]:
-        return [SYNAPSE_TABLE, NUCLEUS_TABLE, PROOFREADING_TABLE, MANUAL_TYPES_TABLE, AUTO_TYPES_TABLE]
+        return [
+            SYNAPSE_TABLE,
+            NUCLEUS_TABLE,
+            PROOFREADING_TABLE,
+            MANUAL_TYPES_TABLE,
+            AUTO_TYPES_TABLE,
+            *EXTRA_TABLES,
+        ]
 
-    def table_metadata(self, table: str) -> dict:
-        """Metadata as CAVE's table metadata endpoint gives it."""
+    def table_metadata(self, table: str, version: int | None = None) -> dict:
+        """Metadata as CAVE's table metadata endpoint gives it (at `version`; default the newest)."""
+        version = version if version is not None else max(v.version for v in self.versions)
         schema = {
             SYNAPSE_TABLE: "synapse",
             NUCLEUS_TABLE: "nucleus_detection",
             PROOFREADING_TABLE: "proofreading_boolstatus_user",
             MANUAL_TYPES_TABLE: "cell_type_local",
             AUTO_TYPES_TABLE: "cell_type_local",
+            COREGISTRATION_TABLE: "coregistration_manual_v4",
+            SYNAPSE_TARGETS_TABLE: "reference_tag",
+            CELL_NOTES_TABLE: "bound_tag_confidence" if version >= NOTES_CHANGE else "bound_tag",
+            EMPTY_TABLE: "bound_tag",
+            MYSTERY_TABLE: "mystery_schema",
         }[table]
-        ref = NUCLEUS_TABLE if table in (MANUAL_TYPES_TABLE, AUTO_TYPES_TABLE) else None
+        ref = {
+            MANUAL_TYPES_TABLE: NUCLEUS_TABLE,
+            AUTO_TYPES_TABLE: NUCLEUS_TABLE,
+            COREGISTRATION_TABLE: NUCLEUS_TABLE,
+            SYNAPSE_TARGETS_TABLE: SYNAPSE_TABLE,
+        }.get(table)
         return {
             "table_name": table,
             "annotation_table": table,
@@ -349,17 +375,21 @@ class SyntheticDatastack:
             "voxel_resolution_x": VOXEL_NM[0],
             "voxel_resolution_y": VOXEL_NM[1],
             "voxel_resolution_z": VOXEL_NM[2],
-            "description": f"Synthetic {table} of the {self.name} datastack (seed {self.seed}).",
+            "description": EXTRA_DESCRIPTIONS.get(
+                table, f"Synthetic {table} of the {self.name} datastack (seed {self.seed})."
+            ),
             "created": "2021-01-01T00:00:00.000000",
             "valid": True,
             "user_id": "0",
             "notice_text": None,
         }
 
-    @functools.lru_cache(maxsize=32)  # noqa: B019 - the datastack lives as long as its caches
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - the datastack lives as long as its caches
     def base_table(self, table: str, version: int) -> pa.Table:
         """The table as stored at a version, before any reference join (what a server holds)."""
         roots = self.roots[version]
+        if table in EXTRA_TABLES:
+            return self._extra_table(table, version)
         if table == SYNAPSE_TABLE:
             return self._synapses(roots)
         if table == NUCLEUS_TABLE:
@@ -409,6 +439,119 @@ class SyntheticDatastack:
                     "target_id": self.nucleus_id[rows],
                     "classification_system": system.astype(str),
                     "cell_type": np.asarray(types, dtype=str),
+                }
+            )
+        raise KeyError(table)
+
+    @functools.cached_property
+    def _extra_world(self) -> dict[str, np.ndarray]:
+        """Who the tables beyond the notebook's annotate. Drawn from a generator of their own, so the
+        five tables of the notebook are the same with or without them."""
+        rng = np.random.default_rng([self.seed, 4_2026])
+        pool_nuclei = self.pool[: int(0.6 * len(self.pool))]  # most are proofread: they join to connectivity
+        others = rng.choice(self.n_nuc, max(1, int(0.01 * self.n_nuc)), replace=False)
+        coreg = np.unique(np.concatenate([pool_nuclei, others]))
+        n = len(coreg)
+        n_syn = min(len(self.syn_id), max(10, int(20_000 * self.scale)))
+        notes = rng.choice(self.pool, max(5, int(200 * self.scale)), replace=False)
+        texts = np.array(
+            [
+                "soma, clean",
+                'said "merge?" twice',
+                "line one\nline two",
+                "naïve µm café, 日本語",
+                "",
+                "trailing space ",
+                "semi;colon,comma\ttab",
+            ],
+            dtype=object,
+        )
+        n_notes = len(notes)
+        n_myst = max(5, int(150 * self.scale))
+        return {
+            "coreg_rows": coreg,
+            "coreg_session": rng.integers(4, 10, n),
+            "coreg_scan": rng.integers(1, 8, n),
+            "coreg_field": rng.integers(1, 7, n),
+            "coreg_unit": rng.integers(1, 10_000, n),
+            "coreg_residual": np.round(rng.gamma(2.0, 2.5, n), 3),
+            "coreg_score": np.round(rng.uniform(0, 30, n), 3),
+            "syn_rows": np.sort(rng.choice(len(self.syn_id), n_syn, replace=False)),
+            "syn_tag": np.array(["spine", "shaft", "soma"])[rng.choice(3, n_syn, p=[0.6, 0.3, 0.1])],
+            "notes_cells": notes,
+            "notes_text": texts[rng.integers(0, len(texts), n_notes)],
+            "notes_null": rng.random(n_notes) < 0.1,
+            "notes_confidence": np.round(rng.uniform(0, 1, n_notes), 3),
+            "myst_embedding": np.round(rng.normal(0, 1, (n_myst, 4)), 5),
+            "myst_label": np.array(["a", "b", "c"])[rng.integers(0, 3, n_myst)],
+        }
+
+    def _extra_table(self, table: str, version: int) -> pa.Table:
+        w = self._extra_world
+        roots = self.roots[version]
+        if table == COREGISTRATION_TABLE:
+            rows = w["coreg_rows"]
+            n = len(rows)
+            return pa.table(
+                {
+                    "id": np.arange(1, n + 1, dtype=np.int64),
+                    "created": _utc(np.full(n, np.datetime64("2023-09-12T17:02:41"))),
+                    "valid": np.ones(n, bool),
+                    "target_id": self.nucleus_id[rows],
+                    "session": w["coreg_session"],
+                    "scan_idx": w["coreg_scan"],
+                    "field": w["coreg_field"],
+                    "unit_id": w["coreg_unit"],
+                    "residual": w["coreg_residual"],
+                    "score": w["coreg_score"],
+                }
+            )
+        if table == SYNAPSE_TARGETS_TABLE:
+            rows = w["syn_rows"]
+            n = len(rows)
+            return pa.table(
+                {
+                    "id": np.arange(1, n + 1, dtype=np.int64),
+                    "created": _utc(np.full(n, np.datetime64("2024-02-01T08:00:00"))),
+                    "valid": np.ones(n, bool),
+                    "target_id": self.syn_id[rows],
+                    "tag": w["syn_tag"].astype(str),
+                }
+            )
+        if table in (CELL_NOTES_TABLE, EMPTY_TABLE):
+            cells = w["notes_cells"] if table == CELL_NOTES_TABLE else w["notes_cells"][:0]
+            n = len(cells)
+            text = pa.array(
+                [
+                    None if null else str(t)
+                    for t, null in zip(w["notes_text"][:n], w["notes_null"][:n], strict=True)
+                ],
+                pa.string(),
+            )
+            cols = {
+                "id": np.arange(1, n + 1, dtype=np.int64),
+                "created": _utc(np.datetime64("2024-03-01T12:00:00") + np.arange(n).astype("timedelta64[m]")),
+                "superceded_id": pa.nulls(n, pa.int64()),
+                "valid": np.ones(n, bool),
+                "tag": text,
+                "pt_supervoxel_id": self.nucleus_sv[cells].astype(np.int64),
+                "pt_root_id": roots[cells].astype(np.int64),
+                **_split("pt_position", self.pos[cells].reshape(n, 3)),
+            }
+            if table == CELL_NOTES_TABLE and version >= NOTES_CHANGE:
+                cols["confidence"] = w["notes_confidence"][:n]
+            return pa.table(cols)
+        if table == MYSTERY_TABLE:
+            emb = w["myst_embedding"]
+            n = len(emb)
+            return pa.table(
+                {
+                    "id": np.arange(1, n + 1, dtype=np.int64),
+                    "created": _utc(np.full(n, np.datetime64("2024-05-05T05:05:05"))),
+                    "superceded_id": pa.nulls(n, pa.int64()),
+                    "valid": np.ones(n, bool),
+                    "label": w["myst_label"].astype(str),
+                    "embedding": pa.array([list(r) for r in emb], pa.list_(pa.float64())),
                 }
             )
         raise KeyError(table)
@@ -466,6 +609,81 @@ class SyntheticDatastack:
         )
 
 
+EXTRA_DESCRIPTIONS = {
+    COREGISTRATION_TABLE: "Manual coregistration of two-photon functional units (session, scan_idx, field, "
+    "unit_id) to nuclei, with the residual (um) and separation score of each match. Synthetic.",
+    SYNAPSE_TARGETS_TABLE: "Predicted postsynaptic target structure (spine, shaft, soma) of synapses. Synthetic.",
+    CELL_NOTES_TABLE: "Free-text notes on cells, one point each. Synthetic.",
+    EMPTY_TABLE: "An annotation table nobody has written to yet. Synthetic.",
+    MYSTERY_TABLE: "Rows with a four-number embedding, a column type of a schema the warehouse has no "
+    "type for. Synthetic.",
+}
+
+
+@functools.lru_cache(maxsize=8)
+def schema_definitions(ds: SyntheticDatastack) -> dict[str, dict]:
+    """JSON schemas per annotation schema type, as CAVE's schema service gives them (`types_all`),
+    derived from the tables that use them: a point is `$ref` to (Bound)SpatialPoint, an array a JSON
+    array of numbers, other columns `type`/`format`. The test server and the demo source serve these."""
+    out: dict[str, dict] = {}
+    skip = {"id", "created", "valid", "deleted", "superceded_id"}
+    for version in sorted((v.version for v in ds.versions), reverse=True):
+        for table in ds.table_names():
+            schema = ds.table_metadata(table, version)["schema_type"]
+            if schema in out:
+                continue
+            data = ds.base_table(table, version)
+            names = data.column_names
+            points = [n[: -len("_position_x")] for n in names if n.endswith("_position_x")]
+            point_cols = {f"{p}_position_{a}" for p in points for a in POSITION_AXES}
+            props: dict[str, dict] = {}
+            for n in names:
+                if n.endswith("_position_x") and n[: -len("_position_x")] in points:
+                    p = n[: -len("_position_x")]
+                    bound = f"{p}_root_id" in names and f"{p}_supervoxel_id" in names
+                    ref = "#/definitions/BoundSpatialPoint" if bound else "#/definitions/SpatialPoint"
+                    props[p] = {"$ref": ref}
+                    continue
+                if n in skip or n in point_cols:
+                    continue
+                if any(n in (f"{p}_root_id", f"{p}_supervoxel_id") for p in points):
+                    continue
+                typ = data.schema.field(n).type
+                if pa.types.is_boolean(typ):
+                    props[n] = {"type": "boolean"}
+                elif pa.types.is_integer(typ):
+                    props[n] = {"type": "integer"}
+                elif pa.types.is_floating(typ):
+                    props[n] = {"type": "number", "format": "float"}
+                elif pa.types.is_timestamp(typ):
+                    props[n] = {"type": "string", "format": "date-time"}
+                elif pa.types.is_list(typ):
+                    props[n] = {"type": "array", "items": {"type": "number"}}
+                else:
+                    props[n] = {"type": "string"}
+            point_props = {
+                "position": {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}
+            }
+            name = "".join(w.capitalize() for w in schema.split("_"))
+            out[schema] = {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "$ref": f"#/definitions/{name}",
+                "definitions": {
+                    name: {"type": "object", "properties": props, "additionalProperties": True},
+                    "SpatialPoint": {"type": "object", "properties": point_props},
+                    "BoundSpatialPoint": {
+                        "type": "object",
+                        "properties": {
+                            **point_props,
+                            "supervoxel_id": {"type": "integer"},
+                            "root_id": {"type": "integer"},
+                        },
+                    },
+                },
+            }
+    return out
+
+
 def _split(name: str, xyz: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{name}_{a}": np.ascontiguousarray(xyz[:, i]) for i, a in enumerate(POSITION_AXES)}
 
@@ -491,7 +709,7 @@ def reference_join(annotation: pa.Table, reference: pa.Table) -> pa.Table:
 def merged_table(ds: SyntheticDatastack, table: str, version: int) -> pa.Table:
     """The table as the notebook sees it from query_table: reference tables come joined."""
     base = ds.base_table(table, version)
-    ref = ds.table_metadata(table)["reference_table"]
+    ref = ds.table_metadata(table, version)["reference_table"]
     if ref:
         return reference_join(base, ds.base_table(ref, version))
     return base

@@ -465,7 +465,7 @@ class CaveTestServer:
             data = data.filter(pc.fill_null(data.column("valid"), False))
         if "id" in data.column_names:
             data = data.sort_by("id")
-        md = self.datastack.table_metadata(table)
+        md = self.datastack.table_metadata(table, version)
         res = tuple(float(md.get(f"voxel_resolution_{a}", 1.0)) for a in AXES)
         src = _Source(table, data, _logical_columns(data.column_names), res)  # type: ignore[arg-type]
         self._sources[key] = src
@@ -504,69 +504,13 @@ class CaveTestServer:
         }
 
     def schema_definitions(self) -> dict[str, dict]:
-        """JSON schemas per annotation schema type, derived from the tables that use them."""
-        if self._schemas is not None:
-            return self._schemas
-        out: dict[str, dict] = {}
-        version = max(v.version for v in self.datastack.versions)
-        for table in self.datastack.table_names():
-            schema = self.datastack.table_metadata(table)["schema_type"]
-            if schema in out:
-                continue
-            data = self.datastack.base_table(table, version)
-            cols = _logical_columns(data.column_names)
-            props: dict[str, dict] = {}
-            skip = {"id", "created", "valid", "deleted", "superceded_id"}
-            points = {
-                c.name[: -len("_position")]
-                for c in cols.values()
-                if c.is_point and c.name.endswith("_position")
-            }
-            for c in cols.values():
-                if c.name in skip:
-                    continue
-                if c.is_point:
-                    pt = c.name[: -len("_position")] if c.name.endswith("_position") else c.name
-                    bound = f"{pt}_root_id" in cols and f"{pt}_supervoxel_id" in cols
-                    props[pt] = {
-                        "$ref": "#/definitions/BoundSpatialPoint" if bound else "#/definitions/SpatialPoint"
-                    }
-                    continue
-                if any(c.name in (f"{p}_root_id", f"{p}_supervoxel_id") for p in points):
-                    continue
-                typ = data.schema.field(c.name).type
-                if pa.types.is_boolean(typ):
-                    props[c.name] = {"type": "boolean"}
-                elif pa.types.is_integer(typ):
-                    props[c.name] = {"type": "integer"}
-                elif pa.types.is_floating(typ):
-                    props[c.name] = {"type": "number", "format": "float"}
-                elif pa.types.is_timestamp(typ):
-                    props[c.name] = {"type": "string", "format": "date-time"}
-                else:
-                    props[c.name] = {"type": "string"}
-            point_props = {
-                "position": {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}
-            }
-            name = _camel(schema)
-            out[schema] = {
-                "$schema": "http://json-schema.org/draft-07/schema#",
-                "$ref": f"#/definitions/{name}",
-                "definitions": {
-                    name: {"type": "object", "properties": props, "additionalProperties": True},
-                    "SpatialPoint": {"type": "object", "properties": point_props},
-                    "BoundSpatialPoint": {
-                        "type": "object",
-                        "properties": {
-                            **point_props,
-                            "supervoxel_id": {"type": "integer"},
-                            "root_id": {"type": "integer"},
-                        },
-                    },
-                },
-            }
-        self._schemas = out
-        return out
+        """JSON schemas per annotation schema type, derived from the tables that use them at any
+        version (ingest.synthetic.schema_definitions, which the demo source serves too)."""
+        if self._schemas is None:
+            from ingest.synthetic import schema_definitions
+
+            self._schemas = schema_definitions(self.datastack)
+        return self._schemas
 
     # ---------------------------------------------------------------------------------- query
     def version_at(self, at: datetime) -> Any:
@@ -1126,7 +1070,12 @@ def _r_tables_metadata(app: CaveTestServer, m: re.Match, p: dict) -> Any:
     v = _v(m)
     app._check_version(v)
     return [
-        {**app.datastack.table_metadata(t), "version": v}
+        # MaterializationEngine's metadata of a materialized table carries its row count.
+        {
+            **app.datastack.table_metadata(t, v),
+            "version": v,
+            "row_count": app.datastack.base_table(t, v).num_rows,
+        }
         for t in app.datastack.table_names()
         if t not in app.missing_tables
     ]
@@ -1136,7 +1085,7 @@ def _r_table_metadata(app: CaveTestServer, m: re.Match, p: dict) -> Any:
     v = _v(m)
     app._check_version(v)
     app._check_table(m["t"], v)
-    return {**app.datastack.table_metadata(m["t"]), "version": v}
+    return {**app.datastack.table_metadata(m["t"], v), "version": v}
 
 
 def _r_table_count(app: CaveTestServer, m: re.Match, p: dict) -> Any:

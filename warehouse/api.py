@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from . import catalog, schema, settings, snapshots
+from . import catalog, extra_tables, schema, settings, snapshots
 from .catalog_copy import WorkingCopy
 from .config import DatastackConfig, datastack_config
 from .connection import connect, fetch_one
@@ -97,7 +97,10 @@ class Warehouse:
         if name not in self.view_names():
             raise WarehouseError(f"no view named '{name}'; views: {', '.join(self.view_names())}")
         rel = self.con.table(name)
-        if version is not None:
+        if version is not None and name in extra_tables.view_names(self.con):
+            extra_tables.require(self.con, name, version, self.datastack)
+            rel = rel.filter(duckdb.ColumnExpression("version") == duckdb.ConstantExpression(version))
+        elif version is not None:
             self.require(version, self.roles_for(name))
             rel = rel.filter(duckdb.ColumnExpression("version") == duckdb.ConstantExpression(version))
         return rel

@@ -129,6 +129,8 @@ class LakeStore(DuckStore):
         )
 
     def commit(self, role_name: str, sid: int, version: int, *, dedupe: bool) -> None:
+        if role_name in self.extras:  # tables beyond the roles stay in the catalog file (docs/lake.md)
+            return super().commit(role_name, sid, version, dedupe=dedupe)
         layout = self.layout(role_name)
         source = self.new_rows(layout, sid, version, dedupe=dedupe)
         cols = ", ".join(f'"{c}"' for c in layout.schema.names)
@@ -150,6 +152,8 @@ class LakeStore(DuckStore):
         """A replaced snapshot's rows stay in the lake (see the module docstring); views skip them."""
 
     def appender(self, role_name: str, sid: int, version: int, stats: AppendStats | None = None) -> Appender:
+        if role_name in self.extras:
+            return super().appender(role_name, sid, version, stats)
         return LakeAppender(
             self, self.layout(role_name), sid, version, stats if stats is not None else AppendStats()
         )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from . import __version__, registry
+from . import __version__, extra_tables, registry
 from .config import DatastackConfig
 from .connection import fetch_one, transaction
 from .errors import SchemaMismatch
@@ -131,6 +131,10 @@ def _apply_sql(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
     # The table names a datastack gives each role, including roles added since the file was made.
     con.execute("UPDATE meta.datastack SET tables = ? WHERE name = ?", [json.dumps(cfg.tables), cfg.name])
     apply_all(con, store_for(con, cfg).relations())
+    # Tables taken beyond the roles get their views back (they read meta.current_snapshots and
+    # their own raw tables only, so no sql/ change can break them).
+    extra_tables.ensure_catalog(con)
+    extra_tables.apply_views(con)
     con.execute(
         "INSERT OR REPLACE INTO meta.warehouse VALUES ('sql_hash', ?), ('warehouse_version', ?)",
         [sql_hash(), __version__],
@@ -199,12 +203,30 @@ def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bo
             )
 
 
+def _missing_extra_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables taken beyond the roles whose view is gone (dropped by hand, or from an older file)."""
+    names = extra_tables.view_names(con)
+    if not names:
+        return []
+    have = {
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()
+    }
+    return [n for n in names if n not in have]
+
+
 def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
     """Migrate an older file and refresh views whose SQL changed; True if anything changed."""
     found = file_schema_version(con)
     version = SCHEMA_VERSION if found is None else found
     current = fetch_one(con, "SELECT value FROM meta.warehouse WHERE key = 'sql_hash'")
-    if version == SCHEMA_VERSION and current and current[0] == sql_hash() and not changed_objects(con):
+    if (
+        version == SCHEMA_VERSION
+        and current
+        and current[0] == sql_hash()
+        and not changed_objects(con)
+        and not _missing_extra_views(con)
+    ):
         return False
     with transaction(con):
         while version < SCHEMA_VERSION:

@@ -235,7 +235,9 @@ def versions_held(con: duckdb.DuckDBPyConnection, role: str | None = None) -> li
 
 def roles_by_version(con: duckdb.DuckDBPyConnection) -> dict[int, list[str]]:
     held: dict[int, list[str]] = {}
-    for role, v in con.execute("SELECT DISTINCT role, version FROM meta.current_snapshots ORDER BY role").fetchall():
+    for role, v in con.execute(
+        "SELECT DISTINCT role, version FROM meta.current_snapshots ORDER BY role"
+    ).fetchall():
         held.setdefault(v, []).append(role)
     return held
 

@@ -75,6 +75,51 @@ class TableLayout:
         return f'stage."{self.name}"'
 
 
+@dataclass(frozen=True)
+class _PlainEntry:
+    """What the store asks of a role entry, for a table that plays no role: stored whole, one
+    snapshot per version (its rows do not add up across snapshots)."""
+
+    accumulates: bool = False
+    stable_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtraLayout:
+    """Where a table that plays no role lives (warehouse/extra_tables.py): one raw table per
+    (table, schema), so a schema that changed between versions keeps both; never split."""
+
+    name: str  # the CAVE table name
+    schema: pa.Schema  # known only at run time, from the server's description
+    schema_key: str
+    split: bool = False
+    fixed_columns: tuple[str, ...] = ()
+
+    @property
+    def role(self) -> str:
+        return "extra:" + self.name
+
+    @property
+    def entry(self) -> _PlainEntry:
+        return _PlainEntry()
+
+    @property
+    def varying_columns(self) -> tuple[str, ...]:
+        return tuple(self.schema.names)
+
+    @property
+    def raw(self) -> str:
+        return f'raw."{self.name}__{self.schema_key}"'
+
+    @property
+    def rows_table(self) -> str:
+        return self.raw
+
+    @property
+    def stage_table(self) -> str:
+        return f'stage."{self.name}__{self.schema_key}"'
+
+
 @dataclass
 class AppendStats:
     """What a whole-file append did, for the benchmarks and the progress line."""
@@ -90,9 +135,19 @@ class DuckStore:
     def __init__(self, con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> None:
         self.con = con
         self.layouts: dict[str, TableLayout] = {r: TableLayout(r, cfg.table(r)) for r in ROLE_NAMES}
+        self.extras: dict[str, ExtraLayout] = {}  # tables that play no role, added at run time
 
     def layout(self, role_name: str) -> TableLayout:
+        if role_name in self.extras:
+            return self.extras[role_name]  # type: ignore[return-value] - the same interface
         return self.layouts[role_name]
+
+    def add_extra(self, layout: ExtraLayout) -> None:
+        """Raw and staging tables of a table that plays no role, for a schema known only now
+        (IF NOT EXISTS: a resumed or repeated run finds them); the job then stages and commits its
+        chunks under `layout.role` as for any role."""
+        self.con.execute(_raw_ddl(layout))  # type: ignore[arg-type]
+        self.extras[layout.role] = layout
 
     # ----------------------------------------------------------------------------- the tables
     def create_tables(self) -> None:

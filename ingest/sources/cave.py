@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import requests
 from requests.adapters import HTTPAdapter
 
-from warehouse import settings
+from warehouse import extra_tables, settings
 from warehouse.config import DatastackConfig
 from warehouse.errors import AuthError, RetryableSourceError, SourceError
 from warehouse.registry import schema_of
@@ -131,6 +131,7 @@ class CaveSource:
         self._idle: queue.SimpleQueue[_Conn] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._references: dict[str, str | None] = {}  # table -> its reference table, for live joins
+        self._described: dict[tuple[str, int], extra_tables.TableSchema] = {}  # tables of no role
         # Fail now, in one line, on a bad server, datastack or token, before the file is touched.
         self._idle.put(self._connect(at_start=True))
 
@@ -303,6 +304,50 @@ class CaveSource:
                 out.append(info)
         return sorted(out, key=lambda i: i.version)
 
+    def list_tables(self, version: int) -> list[dict]:
+        """Every table's metadata at a version, as the server lists it (one request)."""
+
+        def ask(client: Any) -> list[dict]:
+            return list(client.materialize.get_tables_metadata(version=version, log_warning=False))
+
+        return self._call(f"listing the tables of {self.datastack} v{version}", ask)
+
+    def describe(self, table: str, version: int) -> extra_tables.TableSchema:
+        """A table's stored columns from its metadata and the schema service's definition (and its
+        reference target's): what a table that plays no role is typed by, before any row arrives."""
+        key = (table, version)
+        with self._lock:
+            if key in self._described:
+                return self._described[key]
+        doing = f"describing {table} v{version}"
+
+        def ask(client: Any) -> tuple:
+            mat = client.materialize
+            md = mat.get_table_metadata(table, version=version, log_warning=False)
+            ref = md.get("reference_table") or None
+            ref_md = mat.get_table_metadata(ref, version=version, log_warning=False) if ref else None
+            return md, self._schema_json(client, md, table), ref_md, self._schema_json(client, ref_md, ref)
+
+        md, schema, ref_md, ref_schema = self._call(doing, ask)
+        described = extra_tables.describe(md, schema, ref_md, ref_schema)
+        with self._lock:
+            self._described[key] = described
+        return described
+
+    @staticmethod
+    def _schema_json(client: Any, md: dict | None, table: str | None) -> dict | None:
+        if md is None:
+            return None
+        name = md.get("schema_type") or md.get("schema")
+        try:
+            return client.schema.schema_definition(name)
+        except requests.HTTPError as exc:
+            if _status(exc) == 404:
+                raise SourceError(
+                    f"the CAVE schema service does not know schema type '{name}' of table {table}"
+                ) from None
+            raise
+
     def fetch(self, table: str, role: str, version: int, spec: Spec, *, at: datetime | None = None) -> Answer:
         if at is not None:
             return self._fetch_live(table, role, spec, at)
@@ -320,7 +365,7 @@ class CaveSource:
             except Exception as exc:  # noqa: BLE001 - sorted into retryable or final by _explain
                 raise self._explain(exc, doing) from None
             cap = conn.cap
-        return self._answer(pa.Table.from_pandas(df, preserve_index=False), role, table, doing, cap)
+        return self._answer(pa.Table.from_pandas(df, preserve_index=False), role, table, doing, cap, version)
 
     def _fetch_live(self, table: str, role: str, spec: Spec, at: datetime) -> Answer:
         """One chunk of the table as it was at `at`, through caveclient's live query."""
@@ -359,12 +404,17 @@ class CaveSource:
             self._references[table] = ref
         return ref
 
-    def _answer(self, data: pa.Table, role: str, table: str, doing: str, cap: int | None) -> Answer:
-        _refuse_rounded_ids(data, role, doing)
+    def _answer(
+        self, data: pa.Table, role: str, table: str, doing: str, cap: int | None, version: int | None = None
+    ) -> Answer:
+        extra = self.describe(table, version) if extra_tables.is_extra_role(role) else None
+        _refuse_rounded_ids(data, extra.arrow if extra else schema_of(role), doing)
         with self._lock:
             if cap is not None and cap < self.row_cap:
                 self.row_cap = cap  # the server's cap is lower than configured: trust the server
             truncated = cap is not None or data.num_rows >= self.row_cap
+        if extra is not None:
+            return Answer(extra_tables.conform(data, extra, f"the CAVE server ({table})"), truncated)
         return Answer(conform(data, role, f"the CAVE server ({table})"), truncated)
 
     def count(
@@ -393,13 +443,20 @@ def _filters(spec: Spec) -> dict:
     """A chunk spec as query_table's filter arguments (its semantics are chunks.matches)."""
     kwargs: dict = {}
     if spec["in"]:
-        kwargs["filter_in_dict"] = {col: [int(i) for i in ids] for col, ids in spec["in"].items()}
+        kwargs["filter_in_dict"] = {col: [_plain(i) for i in ids] for col, ids in spec["in"].items()}
     lo, hi = spec["id_range"]
     if lo is not None:
         kwargs["filter_greater_equal_dict"] = {"id": int(lo)}
     if hi is not None:
         kwargs["filter_less_dict"] = {"id": int(hi)}
     return kwargs
+
+
+def _plain(value: Any) -> Any:
+    """A filter value as JSON takes it: ids as int (numpy ints are not JSON), strings and floats as they are."""
+    if isinstance(value, str | float | bool):
+        return value
+    return int(value)
 
 
 class _DropLiveQueryNotice(logging.Filter):
@@ -416,10 +473,9 @@ def _drop_live_query_notice() -> None:
             root.addFilter(_DropLiveQueryNotice())
 
 
-def _refuse_rounded_ids(data: pa.Table, role: str, doing: str) -> None:
+def _refuse_rounded_ids(data: pa.Table, schema: pa.Schema, doing: str) -> None:
     """An int64 column that came back as float (caveclient goes through pandas, where an integer
     column with a null turns float) is exact only below 2**53; root ids are not, so refuse."""
-    schema = schema_of(role)
     for f in schema:
         if f.name not in data.column_names or not pa.types.is_integer(f.type):
             continue

@@ -15,11 +15,12 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from warehouse import extra_tables
 from warehouse.tables import conform
 from warehouse.timestamps import as_utc
 
 from ..chunks import Spec, matches
-from ..synthetic import SyntheticDatastack, merged_table
+from ..synthetic import SyntheticDatastack, merged_table, schema_definitions
 from .base import Answer
 
 
@@ -70,11 +71,42 @@ class DemoSource:
             )
         return before[-1].version
 
+    def list_tables(self, version: int) -> list[dict]:
+        """Every table's metadata at a version, with its row count, as the CAVE server lists them."""
+        self._table(self.ds.table_names()[0], version)  # refuses an unknown or expired version
+        return [
+            {
+                **self.ds.table_metadata(t, version),
+                "version": version,
+                "row_count": self._table(t, version).num_rows,
+            }
+            for t in self.ds.table_names()
+        ]
+
+    def describe(self, table: str, version: int) -> extra_tables.TableSchema:
+        """A table's stored columns from its metadata and schema definition, as from a CAVE server."""
+        from warehouse.errors import SourceError
+
+        if table not in self.ds.table_names():
+            raise SourceError(f"table '{table}' does not exist in datastack {self.datastack}")
+        md = {**self.ds.table_metadata(table, version), "row_count": self._table(table, version).num_rows}
+        defs = schema_definitions(self.ds)
+        ref = md.get("reference_table")
+        ref_md = self.ds.table_metadata(ref, version) if ref else None
+        return extra_tables.describe(
+            md, defs.get(md["schema_type"]), ref_md, defs.get(ref_md["schema_type"]) if ref_md else None
+        )
+
     def fetch(self, table: str, role: str, version: int, spec: Spec, *, at: datetime | None = None) -> Answer:
         data = self._table(table, version if at is None else self.version_at(at))
         rows = data.filter(matches(data, spec))
         truncated = rows.num_rows >= self.row_cap
-        return Answer(conform(rows.slice(0, self.row_cap), role, "the demo datastack"), truncated)
+        rows = rows.slice(0, self.row_cap)
+        if extra_tables.is_extra_role(role):
+            return Answer(
+                extra_tables.conform(rows, self.describe(table, version), "the demo datastack"), truncated
+            )
+        return Answer(conform(rows, role, "the demo datastack"), truncated)
 
     def count(
         self, table: str, version: int, spec: Spec | None = None, *, at: datetime | None = None

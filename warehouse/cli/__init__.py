@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from . import demo, diff, export, info, ingest, neuron, query, report  # noqa: F401 - registers the commands
+from . import demo, diff, export, info, ingest, neuron, query, report, tables  # noqa: F401 - registers the commands
 from .common import cli, stop_quietly_on_broken_pipe
 
 __all__ = ["cli", "main"]

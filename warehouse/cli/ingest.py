@@ -36,8 +36,24 @@ from .common import ROOT_ID, TIMESTAMP, cli, db_option, db_path
     "--tables",
     "-t",
     multiple=True,
-    help="Only these tables (CAVE names or roles: proofreading, synapses, cell_types_manual, cell_types_auto). "
-    "Repeat for several. Default: all four.",
+    help="Only these tables (CAVE names or roles: proofreading, synapses, cell_types_manual, cell_types_auto, "
+    "nucleus). Any other table of the datastack ('mwh tables' lists them) is taken whole, typed from the "
+    "server's schema, as a view named after it. Repeat for several. Default: the five roles.",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="Only rows of the other tables (not roles) whose COLUMN equals VALUE. Repeat for several values "
+    "or columns (values of one column: any of them; several columns: all).",
+)
+@click.option(
+    "--filter-in",
+    "filter_files",
+    multiple=True,
+    metavar="COLUMN=FILE",
+    help="Like --filter, with the values read from FILE (one per line, or separated by commas or spaces).",
 )
 @click.option(
     "--synapses",
@@ -107,6 +123,8 @@ def ingest(
     version,
     timestamp,
     tables,
+    filters,
+    filter_files,
     synapses,
     root_ids,
     root_ids_file,
@@ -142,7 +160,24 @@ def ingest(
         mwh ingest -d minnie65_public -v 1181 --dump ~/Downloads/v1181/
         mwh ingest -d minnie65_public -v 1181 --delta /lab/cave-exports/
         mwh ingest -d minnie65_public -v 1181 --db lab.duckdb --lake /lab/lake
+        mwh ingest -d minnie65_public -v 1181 --tables coregistration_manual_v4
+        mwh ingest -d minnie65_public -v 1181 -t synapse_target_predictions_ssa --filter-in post_pt_root_id=ids.txt
     """
+    from ingest.run import split_tables
+
+    from ..config import datastack_config
+
+    cfg = datastack_config(datastack)
+    roles, extras = split_tables(cfg, tables)
+    wanted = parse_filters(filters, filter_files)
+    if wanted and not extras:
+        raise click.UsageError(
+            "--filter and --filter-in apply to tables beyond the five roles; name one with --tables"
+        )
+    if extras and (dump is not None or delta is not None or timestamp is not None):
+        raise click.UsageError(
+            f"{', '.join(extras)}: tables beyond the five roles are taken from a server at a --version"
+        )
     if timestamp is not None and version is not None:
         raise click.UsageError("give --version or --timestamp, not both")
     if dump is not None and delta is not None:
@@ -172,18 +207,14 @@ def ingest(
         check_timestamp,
         ingest_at,
         ingest_version,
-        resolve_roles,
     )
     from ingest.sources import open_source
 
     from ..api import check_writable_for, open_for_datastack
-    from ..config import datastack_config
 
     ids = list(root_ids) + (read_root_ids(root_ids_file) if root_ids_file else [])
     if ids:
         synapses = "roots"
-    cfg = datastack_config(datastack)
-    roles = resolve_roles(cfg, tables)
     db = db_path(db)
     check_writable_for(db, datastack)  # local problems first, before any request to a server
     source = open_source(cfg, server=server)
@@ -201,6 +232,8 @@ def ingest(
             force=force,
             plan=PlanOptions(synapses=synapses, ids_per_chunk=ids_per_chunk, root_ids=tuple(ids)),
             progress=Progress(),
+            extra_tables=extras,
+            filters=wanted,
         )
         if timestamp is not None:
             live = ingest_at(wh, source, timestamp, options)
@@ -266,6 +299,31 @@ def _ingest_files(db, datastack, version, tables, server, path, force, flag, lak
         rate = f", {o.rows / o.seconds:,.0f} rows/s" if o.seconds > 0 else ""
         click.echo(f"{o.table} v{o.version}: {o.rows:,} rows from {what} ({o.action}{rate})", err=True)
     click.echo(f"{db}: {db.stat().st_size / 1e6:.1f} MB", err=True)
+
+
+def parse_filters(filters: tuple[str, ...], files: tuple[str, ...]) -> dict[str, list[str]]:
+    """--filter COLUMN=VALUE and --filter-in COLUMN=FILE as {column: values} (typed later, by the
+    table's schema)."""
+    out: dict[str, list[str]] = {}
+    for given, from_file in [(f, False) for f in filters] + [(f, True) for f in files]:
+        flag = "--filter-in" if from_file else "--filter"
+        col, sep, value = given.partition("=")
+        if not sep or not col.strip():
+            raise click.UsageError(f"{flag} takes COLUMN={'FILE' if from_file else 'VALUE'}, not '{given}'")
+        if from_file:
+            try:
+                text = Path(value).read_text()
+            except OSError as exc:
+                raise WarehouseError(f"cannot read {flag} file {value}: {exc.strerror}") from None
+            values = [
+                w for line in text.splitlines() for w in line.split("#", 1)[0].replace(",", " ").split()
+            ]
+            if not values:
+                raise WarehouseError(f"{flag} file {value} holds no values")
+        else:
+            values = [value]
+        out.setdefault(col.strip(), []).extend(values)
+    return out
 
 
 def read_root_ids(path: Path) -> list[int]:
