@@ -232,7 +232,7 @@ def test_neuron_summary_matches_raw_rows(demo_wh, raw, oracle):
     types, conn = oracle
     syn = raw["synapses"]
     prf = raw["proofreading"].set_index("pt_root_id")
-    nuclei = pd.concat([raw["cell_types_manual"], raw["cell_types_auto"]])
+    nuclei = raw["nucleus"].rename(columns={"id": "target_id"})  # the nucleus table itself
     root = int(conn["pre_pt_root_id"].iloc[0])
     outside = (
         (syn["pre_pt_root_id"] == root)
@@ -240,7 +240,11 @@ def test_neuron_summary_matches_raw_rows(demo_wh, raw, oracle):
         & (syn["post_pt_root_id"] != 0)
     )
     partner = int(syn.loc[outside, "post_pt_root_id"].iloc[0])
-    for r in (root, partner):
+    # A partner outside the proofread cells: the file holds only its synapses with proofread cells,
+    # so its summary is refused rather than counted from part of them (issue 11).
+    with pytest.raises(duckdb.InvalidInputException, match=f"only part of the synapses of root id {partner}"):
+        demo_wh.sql("FROM neuron_summary($r, $v)", {"r": partner, "v": V})
+    for r in (root,):
         s = demo_wh.sql("FROM neuron_summary($r, $v)", {"r": r, "v": V}).to_dicts()[0]
         outs, ins = syn[syn["pre_pt_root_id"] == r], syn[syn["post_pt_root_id"] == r]
         assert (s["syn_out"], s["syn_in"]) == (len(outs), len(ins))
@@ -375,8 +379,12 @@ def test_motif_partners_and_summary(motif):
         )
         assert (s["x_um"], s["y_um"], s["z_um"]) == pytest.approx((400.0, 280.0, 800.0))
         assert s["depth_um"] == pytest.approx(40.0)  # (70,000 - 60,000) voxels x 4 nm
-        x = wh.sql("FROM neuron_summary($r, 100)", {"r": X}).to_dicts()[0]
-        assert (x["proofread"], x["nucleus_id"], x["depth_um"]) == (False, 19, pytest.approx(200.0))
+        # X is not proofread: the file holds only its synapses with A, B and C, so neither its
+        # summary nor its partners are answered from part of them (issue 11)
+        with pytest.raises(duckdb.InvalidInputException, match=f"only part of the synapses of root id {X}"):
+            wh.sql("FROM neuron_summary($r, 100)", {"r": X})
+        with pytest.raises(warehouse.WarehouseError, match=f"--root-ids {X}"):
+            wh.partners(X, 100)
         c = wh.sql("FROM neuron_summary($r, 100)", {"r": C}).to_dicts()[0]
         assert (c["cell_type"], c["nucleus_id"], c["n_nuclei"], c["x_um"]) == (
             None,

@@ -304,7 +304,7 @@ def test_readme_journey_query_runs(tmp_path, oracle):
     import re
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    journey = readme.split("### 8. Functional coregistration with connectivity", 1)[1]
+    journey = readme.split(". Functional coregistration with connectivity", 1)[1]
     query = re.search(r"```sql\n(.*?)```", journey, re.S).group(1)
     db = tmp_path / "w.duckdb"
     source = CaveSource(datastack_config("demo"), server=oracle.url, token=TOKEN, retry=FAST)

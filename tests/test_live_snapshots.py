@@ -247,7 +247,7 @@ def test_versions_and_status_show_live_snapshots(live_db, capsys):
     assert rows[str(LIVE)].endswith(f"all {len(ROLE_NAMES)} tables") and rows["1181"].endswith(
         f"all {len(ROLE_NAMES)} tables"
     )
-    assert "available" in rows["1300"] and rows["1300"].endswith("-")
+    assert "1300" not in rows  # --local lists what the file holds, not what the server once listed
     assert "live snapshots" in err
     code, out, err = run_cli(capsys, "status", "--db", db)
     assert code == 0, err
@@ -275,9 +275,10 @@ def test_views_and_macros_work_at_the_live_version(ds, live_db):
         (len(no_autapses),)
     ]
     root = int(no_autapses.pre_pt_root_id.value_counts().idxmax())
-    want = syn[syn.pre_pt_root_id == root].groupby("post_pt_root_id").size()  # partners keeps autapses
-    got = dict(sql(path, f"SELECT partner_root_id, syn_count FROM partners({root}, {LIVE})"))
-    assert got == want.to_dict()
+    # The live snapshot holds the synapses between proofread cells only, so partners() refuses to
+    # answer with part of them and names the live snapshot's own command (issue 11).
+    with pytest.raises(duckdb.InvalidInputException, match=f"--timestamp {T_TEXT} --root-ids {root}"):
+        sql(path, f"SELECT partner_root_id, syn_count FROM partners({root}, {LIVE})")
     width = sql(path, f"SELECT count(*) FROM (DESCRIBE FROM connectivity_matrix_{LIVE}())")[0][0]
     assert width == axon.pt_root_id.nunique() + 1  # the pre column plus one column per proofread cell
     with warehouse.open(path) as wh:
@@ -527,7 +528,7 @@ def test_a_schema_1_file_is_migrated_by_upgrade_and_by_opening_for_write(ds, tmp
     with pytest.raises(SchemaMismatch, match="run 'mwh upgrade"):
         warehouse.open(old)
     code, _, err = run_cli(capsys, "upgrade", "--db", str(old))
-    assert code == 0 and "is up to date" in err
+    assert code == 0 and "migrated" in err  # it said "up to date" even when it had just migrated
     assert versions_table(old) == (new_columns, new_rows)  # the same table as a new file's, rows kept
     assert sql(old, "SELECT value FROM meta.warehouse WHERE key = 'schema_version'") == [
         (str(schema.SCHEMA_VERSION),)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from ingest.synthetic import merged_table
+from ingest.synthetic import EXAMPLE_ROOT, merged_table
 from tests.notebook import ROLES, outputs_of, raw_rows, run_notebook
 
 VERSIONS = (1078, 1181, 1300)
@@ -39,16 +40,19 @@ def notebook(demo_db):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_raw_snapshot_holds_exactly_the_source_rows(demo_wh, demo_ds, version):
-    """Ingest lost and invented nothing: the raw rows are the generator's rows (synapses: those touching a proofread cell)."""
+    """Ingest lost and invented nothing: the raw rows are the generator's rows (synapses: those
+    touching a proofread cell, and every synapse of the notebook's example neuron, which the demo
+    also takes with --root-ids where it exists)."""
     con = demo_wh.con
     for role, table in ROLES.items():
         expected = merged_table(demo_ds, table, version)
         if role == "synapses":
             prf = merged_table(demo_ds, ROLES["proofreading"], version)
             proofread = prf.filter(pc.equal(prf["status_axon"], "t"))["pt_root_id"]
+            cells = pa.concat_arrays([proofread.combine_chunks(), pa.array([EXAMPLE_ROOT], pa.int64())])
             keep = pc.or_(
-                pc.is_in(expected["pre_pt_root_id"], proofread),
-                pc.is_in(expected["post_pt_root_id"], proofread),
+                pc.is_in(expected["pre_pt_root_id"], cells),
+                pc.is_in(expected["post_pt_root_id"], cells),
             )
             expected = expected.filter(keep)
         got = raw_rows(con, role, version).sort_values("id").reset_index(drop=True)

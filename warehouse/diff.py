@@ -37,7 +37,13 @@ class VersionDiff:
 
 
 def synapse_query_kind(con: Any, version: int) -> str | None:
-    return snapshots.query_kind(con, "synapses", version)
+    """What a version's synapse snapshots hold for its proofread cells: `--root-ids` snapshots of
+    other neurons add no synapse of a proofread cell the partners scope lacks, so they are left out."""
+    kind = snapshots.query_kind(con, "synapses", version)
+    if kind is None:
+        return None
+    kept = [k for k in kind.split(" + ") if k != "synapses_roots"]
+    return " + ".join(kept) if kept else kind
 
 
 def compare(wh: Any, v1: int, v2: int) -> VersionDiff:

@@ -98,8 +98,13 @@ def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCar
     """The neuron's summary, its `top` partners each way and its history; refuses an unknown root."""
     root = parse_root_id(root_id)
     wh.require(version, wh.roles_for("partners", "neuron_summary", "root_history"))
-    summary = _frame(wh, "FROM neuron_summary($root, $v)", {"root": root, "v": version}).to_dicts()[0]
-    history = _frame(wh, "FROM root_history($root)", {"root": root})
+    history = _frame(wh, "FROM root_history($root)", {"root": root})  # fails for a root no version knows
+    try:
+        summary = _frame(wh, "FROM neuron_summary($root, $v)", {"root": root, "v": version}).to_dicts()[0]
+    except WarehouseError as exc:
+        if "is not in version" not in str(exc):
+            raise
+        raise WarehouseError(_unknown_root_message(root, version, history)) from None
     card = NeuronCard(
         root_id=root,
         version=version,
