@@ -251,7 +251,11 @@ def test_versions_and_status_show_live_snapshots(live_db, capsys):
     assert "live snapshots" in err
     code, out, err = run_cli(capsys, "status", "--db", db)
     assert code == 0, err
-    live_lines = [line for line in out.splitlines() if f"v{LIVE}" in line]
+    live_lines = [line for line in out.splitlines() if f"v{LIVE}" in line and "synapse scope" not in line]
+    assert any(
+        f"v{LIVE}" in line and "synapse scope:     between proofread cells" in line
+        for line in out.splitlines()
+    )
     assert len(live_lines) == len(ROLE_NAMES) and all(
         line.endswith(f"live at {T_TEXT}") for line in live_lines
     )
