@@ -65,8 +65,11 @@ def versions(db, datastack, server, local) -> None:
     every = len(ROLE_NAMES)
     for v, ts, exp, expired, is_live in sorted(rows, key=lambda r: r[0]):
         state = "live" if is_live else "-" if expired is None else "expired" if expired else "available"
-        roles = held.get(v, [])
+        roles = [r for r in held.get(v, []) if r in ROLE_NAMES]
+        others = len(held.get(v, [])) - len(roles)  # tables beyond the roles (mwh ingest --tables NAME)
         mark = f"all {every} tables" if len(roles) == every else (", ".join(sorted(roles)) if roles else "-")
+        if others:
+            mark += f" + {others} other table{'s' if others != 1 else ''}"
         when = format_utc(ts, seconds=True) if is_live else format_utc(ts)
         click.echo(f"{v:>8}  {when:<20} {format_utc(exp):<20} {state:<9} {mark}")
     if live_rows:
