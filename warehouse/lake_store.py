@@ -249,6 +249,9 @@ class LakeAppender(Appender):
 
 
 def _cast_reader(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBatchReader:
+    """DuckDB's batches in the lake table's exact schema (its timestamps come in the session's time
+    zone), so every commit of a table has the same types and a reader never sees them drift."""
+
     def batches():
         for b in reader:
             yield (
