@@ -16,39 +16,17 @@ as a 'dump' or 'whole_table' one does (sql/macros/require_synapses_of.sql must a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from warehouse import settings
 from warehouse.api import Warehouse
-from warehouse.connection import fetch_one
 from warehouse.matrix import refresh_matrix
-from warehouse.store import AppendStats
 
-from .job import SnapshotOutcome, SnapshotRequest, run_whole_file_snapshot
+from .job import SnapshotOutcome, run_whole_file_snapshot
 from .sources.delta_export import ExportTable, find_export, plan_columns, read_batches
+from .whole_file import FileSource, FileStats, append_batches, capped_memory, file_request
 
 QUERY_KIND = "delta_export"
-
-
-@dataclass
-class DeltaExportSource:
-    """What meta.snapshots records as the source of a Delta export snapshot."""
-
-    datastack: str
-    label: str
-    client_version: str | None = None
-
-
-@dataclass
-class DeltaStats(AppendStats):
-    """Where an export ingest's time went (seconds), for the benchmark."""
-
-    read_wait: float = 0.0  # waiting for the reader (Parquet decode, EWKB, casts) to hand over a batch
-    append: float = 0.0  # DuckDB appends and dedup probes
-    extra: dict = field(default_factory=dict)
 
 
 def ingest_delta_export(
@@ -61,7 +39,7 @@ def ingest_delta_export(
     rows_per_batch: int = 1_000_000,
     specs: dict[str, str] | None = None,
     on_batch: Callable[[str, int], None] | None = None,
-    stats: dict[str, DeltaStats] | None = None,
+    stats: dict[str, FileStats] | None = None,
 ) -> list[SnapshotOutcome]:
     """Snapshot every table of the export of `version` at `path` (the version folder, or the
     bucket root holding `{datastack}/v{version}`), one all-or-nothing snapshot per table.
@@ -75,16 +53,12 @@ def ingest_delta_export(
         if t.reference is not None:
             plan_columns(t.reference)
     outcomes = []
-    old_limit = fetch_one(wh.con, "SELECT current_setting('memory_limit')")[0]
-    wh.con.execute(f"SET memory_limit = '{settings.DUMP_MEMORY_LIMIT}'")
-    try:
+    with capped_memory(wh):
         for table in tables:
-            st = DeltaStats()
+            st = FileStats()
             if stats is not None:
                 stats[table.copy.table] = st
             outcomes.append(_snapshot(wh, table, version, force, rows_per_batch, st, on_batch))
-    finally:
-        wh.con.execute(f"SET memory_limit = '{old_limit}'")
     return outcomes
 
 
@@ -104,37 +78,22 @@ def _snapshot(
     version: int,
     force: bool,
     rows_per_batch: int,
-    st: DeltaStats,
+    st: FileStats,
     on_batch: Callable[[str, int], None] | None,
 ) -> SnapshotOutcome:
     c = table.copy
     query = _query(table)
-    req = SnapshotRequest(
-        layout=wh.store.layout(table.role),
-        version=version,
-        query=query,
-        root_chunks=[{"in": {}, "split": None, "id_range": [None, None], "family": "all", "file": c.label}],
-        # The log counts a plain table's rows; a reference table's inner join may drop some.
-        expected_rows=c.rows if table.reference is None else None,
-    )
-    source = DeltaExportSource(
+    # The log counts a plain table's rows; a reference table's inner join may drop some.
+    expected = c.rows if table.reference is None else None
+    req = file_request(wh.store.layout(table.role), version, query, c.label, expected)
+    source = FileSource(
         wh.datastack, f"delta export {c.path} (Delta version {c.delta_version}, {len(c.files)} files)"
     )
 
     def write(sid: int) -> int:
-        appender = wh.store.appender(table.role, sid, version, st)
-        t_wait = time.monotonic()
-        for batch in read_batches(table, rows_per_batch):
-            t0 = time.monotonic()
-            st.read_wait += t0 - t_wait
-            appender.append(batch)
-            t_wait = time.monotonic()
-            st.append += t_wait - t0
-            if on_batch:
-                on_batch(c.table, batch.num_rows)
-        t0 = time.monotonic()
-        appender.finish(c.label)
-        st.append += time.monotonic() - t0
-        return st.rows
+        batches = read_batches(table, rows_per_batch)
+        return append_batches(
+            wh, table.role, sid, version, batches, label=c.label, name=c.table, st=st, on_batch=on_batch
+        )
 
     return run_whole_file_snapshot(wh, source, req, write, force=force, after_commit=refresh_matrix)

@@ -12,37 +12,15 @@ buffer pool is capped for the duration of the ingest.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from warehouse import settings
 from warehouse.api import Warehouse
-from warehouse.connection import fetch_one
 from warehouse.matrix import refresh_matrix
-from warehouse.store import AppendStats
 
-from .job import SnapshotOutcome, SnapshotRequest, run_whole_file_snapshot
-from .sources.dump_files import DumpTable, find_dumps, plan_columns, read_batches, read_header
-
-
-@dataclass
-class DumpFileSource:
-    """What meta.snapshots records as the source of a dump snapshot."""
-
-    datastack: str
-    label: str
-    client_version: str | None = None
-
-
-@dataclass
-class DumpStats(AppendStats):
-    """Where a dump ingest's time went (seconds), for the benchmarks and the progress line."""
-
-    read_wait: float = 0.0  # waiting for the reader (inflate + parse) to hand over a batch
-    append: float = 0.0  # DuckDB appends and dedup probes
-    extra: dict = field(default_factory=dict)
+from .job import SnapshotOutcome, run_whole_file_snapshot
+from .sources.dump_files import find_dumps, plan_columns, read_batches, read_header
+from .whole_file import FileSource, FileStats, append_batches, capped_memory, file_request
 
 
 def ingest_dump(
@@ -54,73 +32,36 @@ def ingest_dump(
     force: bool = False,
     rows_per_batch: int = 1_000_000,
     on_batch: Callable[[str, int], None] | None = None,
-    stats: dict[str, DumpStats] | None = None,
+    stats: dict[str, FileStats] | None = None,
 ) -> list[SnapshotOutcome]:
     """Snapshot every dump table found at `path` (a folder or one file) as `version`."""
     tables = find_dumps(path, wh.config, roles)
     plans = {t.name: plan_columns(t, read_header(t)) for t in tables}  # every header checked before any data
     outcomes = []
-    old_limit = fetch_one(wh.con, "SELECT current_setting('memory_limit')")[0]
-    wh.con.execute(f"SET memory_limit = '{settings.DUMP_MEMORY_LIMIT}'")
-    try:
+    with capped_memory(wh):
         for dump in tables:
             layout = wh.store.layout(dump.role)
-            st = DumpStats()
+            st = FileStats()
             if stats is not None:
                 stats[dump.name] = st
-            req = SnapshotRequest(
-                layout=layout,
-                version=version,
-                query={"kind": "dump", "file": dump.data.name},
-                root_chunks=[
-                    {
-                        "in": {},
-                        "split": None,
-                        "id_range": [None, None],
-                        "family": "all",
-                        "file": dump.data.name,
-                    }
-                ],
-            )
-            source = DumpFileSource(
-                wh.datastack, f"dump {dump.data.name} ({dump.data.stat().st_size:,} bytes)"
-            )
+            req = file_request(layout, version, {"kind": "dump", "file": dump.data.name}, dump.data.name)
+            source = FileSource(wh.datastack, f"dump {dump.data.name} ({dump.data.stat().st_size:,} bytes)")
 
             def write(sid: int, dump=dump, st=st) -> int:
-                return _write_dump(
-                    wh, dump, plans[dump.name], dump.role, sid, version, rows_per_batch, st, on_batch
+                batches = read_batches(dump, plans[dump.name], rows_per_batch)
+                return append_batches(
+                    wh,
+                    dump.role,
+                    sid,
+                    version,
+                    batches,
+                    label=dump.label,
+                    name=dump.name,
+                    st=st,
+                    on_batch=on_batch,
                 )
 
             outcomes.append(
                 run_whole_file_snapshot(wh, source, req, write, force=force, after_commit=refresh_matrix)
             )
-    finally:
-        wh.con.execute(f"SET memory_limit = '{old_limit}'")
     return outcomes
-
-
-def _write_dump(
-    wh: Warehouse,
-    dump: DumpTable,
-    plan,
-    role: str,
-    sid: int,
-    version: int,
-    rows_per_batch: int,
-    st: DumpStats,
-    on_batch: Callable[[str, int], None] | None,
-) -> int:
-    appender = wh.store.appender(role, sid, version, st)
-    t_wait = time.monotonic()
-    for table in read_batches(dump, plan, rows_per_batch):
-        t0 = time.monotonic()
-        st.read_wait += t0 - t_wait
-        appender.append(table)
-        t_wait = time.monotonic()
-        st.append += t_wait - t0
-        if on_batch:
-            on_batch(dump.name, table.num_rows)
-    t0 = time.monotonic()
-    appender.finish(dump.label)
-    st.append += time.monotonic() - t0
-    return st.rows
