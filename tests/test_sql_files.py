@@ -72,3 +72,15 @@ def test_the_wheel_ships_the_sql_and_the_configuration(tmp_path):
         assert f"sql/{f.layer}/{f.name}.sql" in names
     assert "warehouse/datastacks.toml" in names
     assert not any(n.startswith("tests/") for n in names)
+
+
+def test_require_synapses_of_knows_the_same_whole_table_kinds_as_python():
+    """The macro and warehouse.snapshots decide alike which snapshots cover every root."""
+    import re
+
+    from warehouse.snapshots import WHOLE_TABLE_KINDS
+    from warehouse.sqlfiles import sql_files
+
+    text = next(f.text for f in sql_files() if f.name == "require_synapses_of")
+    listed = re.search(r"json_extract_string\(s\.query, '\$\.kind'\) IN \(([^)]*)\)", text).group(1)
+    assert tuple(k.strip().strip("'") for k in listed.split(",")) == WHOLE_TABLE_KINDS

@@ -265,14 +265,20 @@ def query_kind(con: duckdb.DuckDBPyConnection, role: str, version: int) -> str |
     return row[0] if row else None
 
 
+# Query kinds of a snapshot that holds the whole table, so every root's synapses (a dump file, a
+# Delta export, a whole-table query). sql/macros/require_synapses_of.sql lists the same; a test
+# in tests/test_sql_files.py keeps the two alike.
+WHOLE_TABLE_KINDS = ("dump", "whole_table", "delta_export")
+
+
 def covered_roots(con: duckdb.DuckDBPyConnection, role: str, version: int) -> list[int] | None:
     """The root ids whose every synapse the file holds at a version; None when it holds the whole
     table (a dump), so every root is."""
     whole = fetch_one(
         con,
         "SELECT count(*) FROM meta.current_snapshots WHERE role = ? AND version = ? "
-        "AND json_extract_string(query, '$.kind') IN ('dump', 'whole_table', 'delta_export')",
-        [role, version],
+        "AND json_extract_string(query, '$.kind') IN (SELECT unnest(?))",
+        [role, version, list(WHOLE_TABLE_KINDS)],
     )[0]
     if whole:
         return None

@@ -40,7 +40,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from . import lake, lake_export
+from . import lake, lake_export, snapshots
 from .errors import WarehouseError
 
 # The views made in Spark, in dependency order (each reads only those before it).
@@ -272,7 +272,7 @@ class SparkLake:
             for row in meta["snapshots"]["rows"]
             if int(dict(zip(cols, row, strict=True))["snapshot_id"]) in current
         }
-        if kinds & {"dump", "whole_table", "delta_export"}:
+        if kinds & set(snapshots.WHOLE_TABLE_KINDS):
             return
         covered = {
             int(r[1]) for r in meta.get("snapshot_roots", {"rows": []})["rows"] if int(r[0]) in current
