@@ -66,6 +66,12 @@ def _ingest(path: Path, ds, version: int, lake_dir: Path | None = None, synapses
         )
 
 
+def _ingest_1181(db: Path, server, *more: str) -> list[str]:
+    """`mwh ingest` of version 1181 (every partner of the proofread cells) from the loopback server."""
+    return [sys.executable, "-m", "warehouse", "ingest", "-d", "demo", "-v", "1181", "--db", str(db),
+            "--synapses", "partners", *more, "--server", server.url]  # fmt: skip
+
+
 def _view(path: Path, name: str):
     with warehouse.open(path) as wh:
         cols = "* EXCLUDE (neuroglancer_url)" if name == "proofread_neurons" else "*"
@@ -136,26 +142,7 @@ def test_readers_never_block_an_ingest_and_see_the_new_version_when_they_reopen(
         shell.stdin.write("SELECT 'before', count(DISTINCT version) FROM stg_synapses;\n")
         shell.stdin.flush()
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "warehouse",
-                "ingest",
-                "-d",
-                "demo",
-                "-v",
-                "1181",
-                "--db",
-                str(db),
-                "--synapses",
-                "partners",
-                "--server",
-                server.url,
-            ],
-            capture_output=True,
-            text=True,
-            env=env(),
-            timeout=300,
+            _ingest_1181(db, server), capture_output=True, text=True, env=env(), timeout=300
         )
         assert proc.returncode == 0, proc.stderr
         notebook.stdin.write("\n")
@@ -177,26 +164,7 @@ def test_a_killed_lake_ingest_leaves_earlier_versions_and_the_rerun_completes(ds
     db, root = tmp_path / "lake.duckdb", tmp_path / "lake"
     _ingest(db, ds, 1078, root)
     before = _view(db, "proofread_synapses")
-    args = [
-        sys.executable,
-        "-m",
-        "warehouse",
-        "ingest",
-        "-d",
-        "demo",
-        "-v",
-        "1181",
-        "--db",
-        str(db),
-        "--synapses",
-        "partners",
-        "--ids-per-chunk",
-        "5",
-        "--workers",
-        "1",
-        "--server",
-        server.url,
-    ]
+    args = _ingest_1181(db, server, "--ids-per-chunk", "5", "--workers", "1")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     syn = root / "demo" / "v1181" / "synapses_pni_2"
     deadline = time.monotonic() + 120
