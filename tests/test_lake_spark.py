@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 import warehouse
 from tests.spark import spark_session  # noqa: F401  (the session-wide Sail server)
 from warehouse import lake_export, spark_sql
-from warehouse.errors import WarehouseError
+from warehouse.errors import VersionNotSnapshotted, WarehouseError
 
 VERSION = 1181
 
@@ -70,3 +70,31 @@ def test_spark_refuses_what_it_cannot_answer(spark_lake):
         spark_lake.partners(1, VERSION, "sideways")
     with pytest.raises(WarehouseError, match="no Spark view"):
         spark_lake.view("reciprocity")
+
+
+def test_spark_reads_a_lake_warehouse_fed_only_some_roles(tmp_path: Path, spark_session):  # noqa: F811
+    """A lake warehouse that holds only synapses and proofreading (a dump of those two) registers in
+    Spark; its views give DuckDB's rows, and both refuse to answer for a version whose tables a view
+    reads are not all there (here: no nucleus table), instead of answering short."""
+    from ingest.dump_ingest import ingest_dump
+    from ingest.synthetic_dumps import SyntheticSynapses
+
+    SyntheticSynapses(20_000, synapses_per_cell=20).write(tmp_path / "dump")
+    db, lake = tmp_path / "wh.duckdb", tmp_path / "lake"
+    with warehouse.open_for_datastack(db, "demo", lake=lake) as wh:
+        ingest_dump(wh, tmp_path / "dump", 1)
+    sl = spark_sql.register_lake(spark_session, lake, "demo")
+    with warehouse.open(db) as wh:
+        for view, key in (
+            ("proofread_synapses", ["id"]),
+            ("connections", ["pre_pt_root_id", "post_pt_root_id"]),
+        ):
+            expected = wh.sql(f"SELECT * FROM {view} WHERE version = 1").sort(key)
+            assert expected.height > 0
+            assert_frame_equal(_frame(spark_session.table(view).where("version = 1")).sort(key), expected)
+        with pytest.raises(VersionNotSnapshotted, match="no nucleus snapshot"):
+            wh.view("proofread_synapses", 1)
+    with pytest.raises(
+        WarehouseError, match="needs the nucleus table.* run: mwh ingest --datastack demo --version 1"
+    ):
+        sl.view("proofread_synapses", 1)

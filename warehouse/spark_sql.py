@@ -40,8 +40,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from . import lake, lake_export, snapshots
+from . import lake, lake_export, snapshots, sqlfiles
 from .errors import WarehouseError
+from .registry import ROLE_NAMES, schema_of
 
 # The views made in Spark, in dependency order (each reads only those before it).
 VIEWS = (
@@ -227,6 +228,23 @@ def raw_frame(spark: Any, root: str | os.PathLike[str], manifest: dict, role: st
     return rows.select(*entry["columns"])
 
 
+_SPARK_TYPES = {
+    "int32": "int",
+    "int64": "bigint",
+    "double": "double",
+    "bool": "boolean",
+    "string": "string",
+    "timestamp[us, tz=UTC]": "timestamp",
+}
+
+
+def _empty_frame(spark: Any, role: str) -> Any:
+    """No rows, in the raw relation's columns and types."""
+    fields = [("snapshot_id", "int"), ("version", "int")]
+    fields += [(f.name, _SPARK_TYPES[str(f.type)]) for f in schema_of(role)]
+    return spark.createDataFrame([], ", ".join(f"`{n}` {t}" for n, t in fields))
+
+
 @dataclass
 class SparkLake:
     """A Spark session with a lake's views registered: what :func:`register_lake` returns."""
@@ -243,8 +261,21 @@ class SparkLake:
         frame = self.spark.table(name)
         if version is not None:
             self._require(version)
+            self._require_roles(name, version)
             frame = frame.where(frame.version == version)
         return frame
+
+    def _require_roles(self, name: str, version: int) -> None:
+        """As at_version in DuckDB: every table the view reads must be in the lake at the version,
+        or the answer would be silently empty or partial."""
+        held = {t["role"] for t in self.manifest["tables"] if t["version"] == version}
+        missing = [r for r in sqlfiles.view_roles().get(name, ()) if r not in held]
+        if missing:
+            raise WarehouseError(
+                f"{name} at version {version} needs the {', '.join(missing)} table(s), which the lake "
+                f"does not hold at that version; run: mwh ingest --datastack {self.manifest['datastack']} "
+                f"--version {version}"
+            )
 
     def partners(self, root_id: int, version: int, direction: str = "output") -> Any:
         """One neuron's partners at a version by synapse count, as DuckDB's ``partners`` macro gives them.
@@ -305,10 +336,12 @@ def register_lake(
     versions = have if versions is None else sorted(versions)
     if not versions:
         raise WarehouseError(f"the lake at {root} has no versions of {datastack}")
-    roles = sorted({t["role"] for t in manifest["tables"]})
-    for role in roles:
-        frames = [raw_frame(spark, root, manifest, role, v) for v in versions]
-        frame = frames[0]
+    for role in ROLE_NAMES:
+        # A role the lake lacks at a version (a warehouse fed only synapses and proofreading, say)
+        # reads as no rows, as the DuckDB raw view of a role never ingested does.
+        held = {t["version"] for t in manifest["tables"] if t["role"] == role}
+        frames = [raw_frame(spark, root, manifest, role, v) for v in versions if v in held]
+        frame = frames[0] if frames else _empty_frame(spark, role)
         for f in frames[1:]:
             frame = frame.unionByName(f)
         frame.createOrReplaceTempView(f"raw_{role}")
