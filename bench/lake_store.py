@@ -175,8 +175,10 @@ def child_sail(lake: str, db: str, version_arg: str, root_arg: str) -> None:
         "read: count, sum(size)": lambda: spark.sql(
             f"SELECT count(*), sum(size) FROM stg_synapses WHERE version = {version}"
         ),
-        "proofread_synapses": lambda: lk.view("proofread_synapses", version),
-        "connections": lambda: lk.view("connections", version),
+        # The views as the DuckDB side reads them (plain SQL on the view): the synthetic rows have no
+        # nucleus table, which SparkLake.view (like Warehouse.view) would rightly refuse.
+        "proofread_synapses": lambda: spark.table("proofread_synapses").where(f"version = {version}"),
+        "connections": lambda: spark.table("connections").where(f"version = {version}"),
         "partners output": lambda: lk.partners(root, version, "output"),
         "partners input": lambda: lk.partners(root, version, "input"),
     }
