@@ -232,9 +232,10 @@ def _load(spark: Any, path: os.PathLike[str] | str, delta_version: int | None, r
     table = lake._open(Path(path), delta_version)
     if table.metadata().partition_columns:  # their values are in folder names, which a file list drops
         raise WarehouseError(f"Delta table {path} is partitioned; read it with reader='delta'")
-    if files:
-        return spark.read.parquet(*files)
-    return spark.createDataFrame([], _spark_schema(table.schema().to_arrow()))  # no rows, no files
+    # The Delta schema, given, not inferred: no Spark job reads the footers, and the types are the
+    # table's whatever Spark's Parquet inference settings are. A version with no rows has no files.
+    schema = _spark_schema(table.schema().to_arrow())
+    return spark.read.schema(schema).parquet(*files) if files else spark.createDataFrame([], schema)
 
 
 def _spark_schema(schema: Any) -> str:
