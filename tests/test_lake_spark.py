@@ -2,15 +2,19 @@
 
 The Spark views are transpiled from the same sql/ files, so this checks the transpilation and its
 hand-made parts (macros inlined, QUALIFY rewritten, the partners macro's parameters filled in) on
-real data: version 1181 of `mwh demo`, exported with the synapse table split, compared row for row.
+real data: version 1181 of `mwh demo`, exported with the synapse table split, compared row for row,
+read both ways register_lake can: Spark's Delta source and the committed Parquet files (the way
+bench/jvm_spark.py reads the lake in a JVM Spark without Delta jars).
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from polars.testing import assert_frame_equal
 
 import warehouse
@@ -19,13 +23,24 @@ from warehouse import lake_export, spark_sql
 from warehouse.errors import VersionNotSnapshotted, WarehouseError
 
 VERSION = 1181
+LATER = 1300
 
 
 @pytest.fixture(scope="module")
-def spark_lake(demo_db: Path, tmp_path_factory: pytest.TempPathFactory, spark_session):  # noqa: F811
+def lake_root(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VERSION, then a later one in a second export: the split `__fixed` table gets a second Delta
+    commit, so VERSION's entry names an older Delta version of it than the newest."""
     root = tmp_path_factory.mktemp("spark_lake")
-    lake_export.export_warehouse(demo_db, root, split_synapses=True, versions=[VERSION])
-    return spark_sql.register_lake(spark_session, root, "demo")
+    for v in (VERSION, LATER):
+        lake_export.export_warehouse(demo_db, root, split_synapses=True, versions=[v])
+    return root
+
+
+# Each reader gives the same views: Spark's Delta source, and the committed Parquet files that a
+# JVM Spark without Delta jars reads (bench/jvm_spark.py runs the same check there).
+@pytest.fixture(scope="module", params=spark_sql.READERS)
+def spark_lake(lake_root: Path, spark_session, request):  # noqa: F811
+    return spark_sql.register_lake(spark_session, lake_root, "demo", versions=[VERSION], reader=request.param)
 
 
 def _frame(df) -> pl.DataFrame:
@@ -63,6 +78,28 @@ def test_spark_partners_equal_duckdb_macro(spark_lake, demo_db: Path):
         assert_frame_equal(got, want)  # same order too: syn_count descending, then partner id
 
 
+def _local(uri: str) -> str:
+    return urllib.parse.unquote(uri.removeprefix("file://"))
+
+
+def test_parquet_reader_reads_exactly_the_committed_files(lake_root: Path, spark_session):  # noqa: F811
+    """reader="parquet" reads each table at the Delta version the manifest names, and no other file."""
+    manifest = lake_export.read_manifest(lake_root, "demo")
+    base = lake_root / "demo"
+    older = 0
+    for entry in manifest["tables"]:
+        tables = [(entry["path"], entry["delta_version"])]
+        if entry["layout"] == "split":
+            tables.append((entry["fixed"]["path"], entry["fixed"]["delta_version"]))
+            older += entry["fixed"]["delta_version"] < DeltaTable(base / entry["fixed"]["path"]).version()
+        want = {_local(u) for path, v in tables for u in DeltaTable(base / path, version=v).file_uris()}
+        frame = spark_sql.raw_frame(
+            spark_session, lake_root, manifest, entry["role"], entry["version"], "parquet"
+        )
+        assert {_local(u) for u in frame.inputFiles()} == want, (entry["role"], entry["version"])
+    assert older == 1  # VERSION's __fixed is an older Delta version than the newest: not read
+
+
 def test_spark_refuses_what_it_cannot_answer(spark_lake):
     with pytest.raises(WarehouseError, match="not registered from the lake"):
         spark_lake.partners(1, 1300)
@@ -70,6 +107,8 @@ def test_spark_refuses_what_it_cannot_answer(spark_lake):
         spark_lake.partners(1, VERSION, "sideways")
     with pytest.raises(WarehouseError, match="no Spark view"):
         spark_lake.view("reciprocity")
+    with pytest.raises(WarehouseError, match="reader must be one of"):
+        spark_sql.register_lake(spark_lake.spark, spark_lake.root, "demo", reader="csv")
 
 
 def test_spark_reads_a_lake_warehouse_fed_only_some_roles(tmp_path: Path, spark_session):  # noqa: F811

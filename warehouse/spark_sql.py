@@ -1,10 +1,21 @@
 """The notebook's analysis as Spark SQL over a lake, derived from the warehouse's own DuckDB views.
 
 For users with a Spark (or Sail, a Spark Connect server without a JVM) session and a lake written by
-:mod:`warehouse.lake_export`: :func:`register_lake` reads each table role's Delta table with
-``spark.read.format("delta").load(path)`` as a temp view and then creates, as Spark temp views,
+:mod:`warehouse.lake_export`: :func:`register_lake` reads each table role's Delta table at the
+Delta version the manifest names as a temp view and then creates, as Spark temp views,
 the staging views and the analysis views ``proofread_neurons``, ``proofread_synapses``,
 ``connections`` and ``cell_types``; the :class:`SparkLake` it returns gives one neuron's partners by synapse count (``.partners``).
+
+Two readers, one set of views. ``reader="delta"`` (the default) uses
+``spark.read.format("delta").option("versionAsOf", v).load(path)``, for a session with Delta
+support (Sail has it built in; JVM Spark needs the delta-spark jars, which come from Maven).
+``reader="parquet"`` reads exactly the Parquet files that Delta version committed
+(:func:`warehouse.lake.data_files`, the files DuckDB reads) with ``spark.read.parquet(*files)``,
+for a plain JVM Spark without Delta jars. That is exact for the tables the lake writes (protocol
+reader 1, no partitions, no deletion vectors; ``data_files`` refuses others). The Parquet files
+carry the same types a Delta read gives (``TIMESTAMP`` adjusted to UTC, 32- and 64-bit integers)
+as long as the session time zone is UTC, as the warehouse's is. A version with no rows has no
+files: its frame is made empty from the Delta schema.
 
 The SQL is not written twice: each view is the ``sql/`` file's statement, parsed with sqlglot as
 DuckDB and written out as Spark SQL, so a change to a view reaches Spark too. What the
@@ -57,6 +68,8 @@ VIEWS = (
     "cell_types",
 )
 SCALAR_MACROS = ("voxel_um", "depth_um")
+# How register_lake reads a table: Spark's Delta source, or the committed version's Parquet files.
+READERS = ("delta", "parquet")
 DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
 _PLACEHOLDER = re.compile(r"\{\{\s*(raw|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 _TABLE_MACRO = re.compile(
@@ -209,20 +222,61 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
     return tree.sql(dialect="spark")
 
 
-def _load(spark: Any, path: os.PathLike[str] | str, delta_version: int | None) -> Any:
-    reader = spark.read.format("delta")
-    if delta_version is not None:
-        reader = reader.option("versionAsOf", delta_version)
-    return reader.load(str(path))
+def _load(spark: Any, path: os.PathLike[str] | str, delta_version: int | None, reader: str) -> Any:
+    """One committed Delta version of the table at ``path`` as a DataFrame, through ``reader``."""
+    if reader == "delta":
+        read = spark.read.format("delta")
+        if delta_version is not None:
+            read = read.option("versionAsOf", delta_version)
+        return read.load(str(path))
+    files = lake.data_files(path, delta_version)  # refuses tables whose files alone are not the rows
+    table = lake._open(Path(path), delta_version)
+    if table.metadata().partition_columns:  # their values are in folder names, which a file list drops
+        raise WarehouseError(f"Delta table {path} is partitioned; read it with reader='delta'")
+    # The Delta schema, given, not inferred: no Spark job reads the footers, and the types are the
+    # table's whatever Spark's Parquet inference settings are. A version with no rows has no files.
+    schema = _spark_schema(table.schema().to_arrow())
+    return spark.read.schema(schema).parquet(*files) if files else spark.createDataFrame([], schema)
 
 
-def raw_frame(spark: Any, root: str | os.PathLike[str], manifest: dict, role: str, version: int) -> Any:
+def _spark_schema(schema: Any) -> str:
+    """A Spark DDL schema for a Delta table's Arrow schema, of the types the lake writes."""
+    import pyarrow as pa
+
+    def spark_type(t: pa.DataType) -> str:
+        for test, name in (
+            (pa.types.is_int64, "BIGINT"),
+            (pa.types.is_int32, "INT"),
+            (pa.types.is_int16, "SMALLINT"),
+            (pa.types.is_int8, "TINYINT"),
+            (pa.types.is_boolean, "BOOLEAN"),
+            (pa.types.is_float64, "DOUBLE"),
+            (pa.types.is_float32, "FLOAT"),
+            (pa.types.is_string, "STRING"),
+            (pa.types.is_large_string, "STRING"),
+            (pa.types.is_date32, "DATE"),
+        ):
+            if test(t):
+                return name
+        if pa.types.is_timestamp(t):
+            return "TIMESTAMP" if t.tz else "TIMESTAMP_NTZ"
+        raise WarehouseError(f"no Spark type for the lake column type {t}")
+
+    fields = [pa.field(f) for f in schema]  # delta-rs gives arro3 fields; pyarrow reads them as is
+    return ", ".join(f"`{f.name}` {spark_type(f.type)}" for f in fields)
+
+
+def raw_frame(
+    spark: Any, root: str | os.PathLike[str], manifest: dict, role: str, version: int, reader: str = "delta"
+) -> Any:
     """One role's exported rows at one version as a Spark DataFrame, as the raw relation held them."""
+    if reader not in READERS:
+        raise WarehouseError(f"reader must be one of {', '.join(READERS)}, not {reader!r}")
     entry = lake_export.table_entry(manifest, role, version)
     base = lake.check_root(root) / manifest["datastack"]
-    rows = _load(spark, base / entry["path"], entry["delta_version"])
+    rows = _load(spark, base / entry["path"], entry["delta_version"], reader)
     if entry["layout"] == "split":
-        fixed = _load(spark, base / entry["fixed"]["path"], entry["fixed"]["delta_version"])
+        fixed = _load(spark, base / entry["fixed"]["path"], entry["fixed"]["delta_version"], reader)
         fixed = fixed.select(*[c for c in fixed.columns if c == "id" or c not in rows.columns])
         rows = rows.join(fixed, on="id", how="inner")
     return rows.select(*entry["columns"])
@@ -323,13 +377,20 @@ class SparkLake:
 
 
 def register_lake(
-    spark: Any, root: str | os.PathLike[str], datastack: str, versions: list[int] | None = None
+    spark: Any,
+    root: str | os.PathLike[str],
+    datastack: str,
+    versions: list[int] | None = None,
+    *,
+    reader: str = "delta",
 ) -> SparkLake:
     """Create the raw, meta and analysis temp views over a lake in ``spark``.
 
     ``versions`` defaults to every version the manifest has a proofreading table for; each role's
     view is the union of its Delta tables at those versions. Temp views belong to the session, so
-    registering again (other versions) replaces them.
+    registering again (other versions) replaces them. ``reader`` is ``"delta"`` (Spark's Delta
+    source) or ``"parquet"`` (each committed version's exact Parquet files, for a Spark without
+    Delta); the views over the raw tables are the same either way.
     """
     manifest = lake_export.read_manifest(root, datastack)
     have = sorted({t["version"] for t in manifest["tables"] if t["role"] == "proofreading"})
@@ -340,7 +401,7 @@ def register_lake(
         # A role the lake lacks at a version (a warehouse fed only synapses and proofreading, say)
         # reads as no rows, as the DuckDB raw view of a role never ingested does.
         held = {t["version"] for t in manifest["tables"] if t["role"] == role}
-        frames = [raw_frame(spark, root, manifest, role, v) for v in versions if v in held]
+        frames = [raw_frame(spark, root, manifest, role, v, reader) for v in versions if v in held]
         frame = frames[0] if frames else _empty_frame(spark, role)
         for f in frames[1:]:
             frame = frame.unionByName(f)
