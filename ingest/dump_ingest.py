@@ -4,7 +4,9 @@ Each table's file becomes one all-or-nothing snapshot (ingest/job.py `run_whole_
 its batches are appended straight into the raw tables inside one transaction and the snapshot is
 marked complete in the same commit. The store's appender (warehouse/store.py) writes each batch: for the split
 synapse storage the fixed columns only for ids not stored yet (a second version of the table adds
-almost nothing there) and the root ids per snapshot.
+almost nothing there) and the root ids per snapshot. So a later version's file is parsed for only
+its id and root-id columns (`DuckStore.narrow_columns`); a second, full pass runs only when that
+file brought ids the warehouse has no fixed columns for, and takes only theirs.
 
 Memory stays flat as the file grows: a few ~1 M-row batches are alive at once, and DuckDB's
 buffer pool is capped for the duration of the ingest.
@@ -19,7 +21,7 @@ from warehouse.api import Warehouse
 from warehouse.matrix import refresh_matrix
 
 from .job import SnapshotOutcome, run_whole_file_snapshot
-from .sources.dump_files import find_dumps, plan_columns, read_batches, read_header
+from .sources.dump_files import find_dumps, narrow_plan, plan_columns, read_batches, read_header
 from .whole_file import FileSource, FileStats, append_batches, capped_memory, file_request
 
 
@@ -48,7 +50,10 @@ def ingest_dump(
             source = FileSource(wh.datastack, f"dump {dump.data.name} ({dump.data.stat().st_size:,} bytes)")
 
             def write(sid: int, dump=dump, st=st) -> int:
-                batches = read_batches(dump, plans[dump.name], rows_per_batch)
+                plan = plans[dump.name]
+                narrow = wh.store.narrow_columns(dump.role)
+                st.extra["narrow"] = narrow is not None
+                batches = read_batches(dump, narrow_plan(plan, narrow) if narrow else plan, rows_per_batch)
                 return append_batches(
                     wh,
                     dump.role,
@@ -59,6 +64,7 @@ def ingest_dump(
                     name=dump.name,
                     st=st,
                     on_batch=on_batch,
+                    full_batches=(lambda: read_batches(dump, plan, rows_per_batch)) if narrow else None,
                 )
 
             outcomes.append(

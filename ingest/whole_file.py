@@ -62,23 +62,35 @@ def append_batches(
     name: str,
     st: FileStats,
     on_batch: Callable[[str, int], None] | None,
+    full_batches: Callable[[], Iterable[pa.Table]] | None = None,
 ) -> int:
     """Every batch through the store's appender, timing the wait for the reader apart from the
-    appends; `on_batch(name, rows)` after each. Returns the rows written."""
+    appends; `on_batch(name, rows)` after each. Returns the rows written.
+
+    `batches` may hold only the store's `narrow_columns`; then `full_batches()` reads the file
+    again, whole, and only if the appender found ids whose fixed columns it lacks."""
     appender = wh.store.appender(role, sid, version, st)
-    t_wait = time.monotonic()
-    for batch in batches:
-        t0 = time.monotonic()
-        st.read_wait += t0 - t_wait
-        appender.append(batch)
-        t_wait = time.monotonic()
-        st.append += t_wait - t0
-        if on_batch:
-            on_batch(name, batch.num_rows)
+    _timed(batches, appender.append, st, lambda rows: on_batch(name, rows) if on_batch else None)
+    if full_batches is not None and appender.missing_fixed():
+        st.extra["second_pass_ids"] = appender.missing_fixed()
+        _timed(full_batches(), appender.append_fixed, st, lambda rows: None)
     t0 = time.monotonic()
     appender.finish(label)
     st.append += time.monotonic() - t0
     return st.rows
+
+
+def _timed(
+    batches: Iterable[pa.Table], take: Callable[[pa.Table], None], st: FileStats, after: Callable[[int], None]
+) -> None:
+    t_wait = time.monotonic()
+    for batch in batches:
+        t0 = time.monotonic()
+        st.read_wait += t0 - t_wait
+        take(batch)
+        t_wait = time.monotonic()
+        st.append += t_wait - t0
+        after(batch.num_rows)
 
 
 def file_request(

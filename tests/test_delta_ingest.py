@@ -246,8 +246,11 @@ def test_sigkilled_ingest_keeps_previous_versions_and_rerun_completes(ds, export
         fixed = wh.con.execute('SELECT count(*) FROM raw."synapses_pni_2__fixed"').fetchall()[0][0]
         status = wh.con.execute("SELECT status FROM meta.snapshots WHERE version = ?", [V2]).fetchall()
         assert rows == [(V1, n)] and fixed == n and status == [("incomplete",)]
-        again = ingest_delta_export(wh, export, V2, roles=["synapses"])
+        st: dict = {}
+        again = ingest_delta_export(wh, export, V2, roles=["synapses"], stats=st)
     assert again[0].action == "resumed" and again[0].rows == n
+    # A later version reads only id and root ids: every id was known, so no second pass.
+    assert st["synapses_pni_2"].extra == {"narrow": True}
     pd.testing.assert_frame_equal(_raw(db, "synapses", V1), before)
     _same_but_dropped(_raw(db, "synapses", V2), _expected(ds, "synapses", V2))
 

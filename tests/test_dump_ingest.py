@@ -132,6 +132,36 @@ def test_second_version_dedups_fixed_columns_and_rerun_is_noop(ds, dumps, tmp_pa
         )
 
 
+def test_later_version_reads_root_ids_only_and_takes_new_ids_in_a_second_pass(ds, tmp_path):
+    """A later version's file is parsed for id and root ids only; the ids it brings that the
+    warehouse lacks (here 300, some inside the id range, some beyond it) get their fixed columns
+    from a second, full pass, and ids it drops are simply absent at that version."""
+    v1 = conform(merged_table(ds, SYNAPSE_TABLE, V1), "synapses", "test")
+    v2 = conform(merged_table(ds, SYNAPSE_TABLE, V2), "synapses", "test").slice(200)  # 200 ids gone
+    new = v2.slice(0, 300).to_pandas()
+    new["id"] = new["id"] + 1 + v1.column("id").to_pandas().max()  # beyond every known id...
+    new.loc[:99, "id"] = [-1 - i for i in range(100)]  # ...and 100 below them, out of order
+    new["size"] = new["size"] + 7  # fixed columns that only the second pass can bring
+    v2 = pa.concat_tables([v2, pa.Table.from_pandas(new, schema=v2.schema, preserve_index=False)])
+    write_table(tmp_path / "v1", SYNAPSE_DUMP_TABLE, v1)
+    write_table(tmp_path / "v2", SYNAPSE_DUMP_TABLE, v2)
+    db = tmp_path / "w.duckdb"
+    stats: dict = {}
+    with warehouse.open_for_datastack(db, "demo") as wh:
+        ingest_dump(wh, tmp_path / "v1", V1, rows_per_batch=9_000, stats=stats)
+        assert stats[SYNAPSE_DUMP_TABLE].extra == {"narrow": False}
+        ingest_dump(wh, tmp_path / "v2", V2, rows_per_batch=9_000, stats=stats)
+        fixed = wh.con.execute('SELECT count(*) FROM raw."synapses_pni_2__fixed"').fetchall()[0][0]
+    assert stats[SYNAPSE_DUMP_TABLE].extra == {"narrow": True, "second_pass_ids": 300}
+    assert stats[SYNAPSE_DUMP_TABLE].fixed_added == 300 and fixed == v1.num_rows + 300
+    want = v2.to_pandas().sort_values("id").reset_index(drop=True)
+    want.insert(0, "version", V2)
+    pd.testing.assert_frame_equal(_raw(db, "synapses", V2), want, check_dtype=False)
+    want1 = v1.to_pandas().sort_values("id").reset_index(drop=True)
+    want1.insert(0, "version", V1)
+    pd.testing.assert_frame_equal(_raw(db, "synapses", V1), want1, check_dtype=False)
+
+
 def test_fast_synthetic_versions_share_fixed_rows(tmp_path):
     """The benchmark writer: same ids and positions across versions, some root ids changed."""
     gen = SyntheticSynapses(30_000, seed=3, batch_rows=7_000, synapses_per_cell=50, changed_fraction=0.3)

@@ -142,6 +142,10 @@ class LakeStore(DuckStore):
         self.discard(role_name, sid)
         self.refresh(role_name)
 
+    def narrow_columns(self, role_name: str) -> tuple[str, ...] | None:
+        """Every version is a whole Delta table of its own here: a file is always read whole."""
+        return None
+
     def held_ids(self, layout: TableLayout, version: int) -> str:
         """A replaced snapshot's rows stay in the lake, so only the current snapshots' count."""
         return (

@@ -226,6 +226,20 @@ class DuckStore:
         return f"SELECT id FROM {layout.rows_table} WHERE version = {int(version):d}"
 
     # -------------------------------------------------------------------------- whole files
+    def narrow_columns(self, role_name: str) -> tuple[str, ...] | None:
+        """The columns a whole file of the role need be read for in a first pass, when fewer than all.
+
+        A split role whose fixed table already holds rows (a later version of the synapse table)
+        needs only the id and the columns that change: the fixed columns of ids already stored are
+        never read again, so parsing them is wasted. The appender then asks for a second, full
+        pass only if the file brought ids the table lacks (`Appender.missing_fixed`)."""
+        layout = self.layout(role_name)
+        if not layout.split:
+            return None
+        if not fetch_one(self.con, f"SELECT count(*) FROM (SELECT 1 FROM {layout.fixed_table} LIMIT 1)")[0]:
+            return None
+        return layout.varying_columns
+
     def appender(self, role_name: str, sid: int, version: int, stats: AppendStats | None = None) -> Appender:
         """Batches of a whole file appended straight into raw, in the caller's one transaction:
         copying hundreds of millions of rows through staging would write them twice."""
@@ -244,6 +258,14 @@ class Appender:
 
     def append(self, table: pa.Table) -> None:
         raise NotImplementedError
+
+    def missing_fixed(self) -> int:
+        """Ids of narrow batches (only `narrow_columns`) whose fixed columns the store still lacks:
+        the caller then hands every full batch of the file to `append_fixed`."""
+        return 0
+
+    def append_fixed(self, table: pa.Table) -> None:
+        raise NotImplementedError(f"{type(self).__name__} takes whole rows only")
 
     def finish(self, label: str) -> None:
         raise NotImplementedError
@@ -280,6 +302,9 @@ class PlainAppender(Appender):
             raise WarehouseError(f"{label}: {dupes} duplicate row ids; nothing was committed")
 
 
+MISSING_IDS = "mwh_missing_fixed_ids"  # a TEMP table: the whole-file transaction's own
+
+
 class SplitAppender(Appender):
     """Fixed columns once per id into `__fixed`, root ids per snapshot into `__rows`.
 
@@ -304,6 +329,8 @@ class SplitAppender(Appender):
         # Ids above this were in no earlier snapshot; in an id-ordered file every batch past it is
         # new, and probing __fixed for it (including this transaction's own appends) is skipped.
         self.max_stored = fetch_one(self.con, f"SELECT max(id) FROM {self.layout.fixed_table}")[0]
+        self.missing = 0  # ids of narrow batches not in __fixed, kept in MISSING_IDS until append_fixed
+        self.filled = 0
 
     def append(self, table: pa.Table) -> None:
         ids = table.column("id")
@@ -326,7 +353,16 @@ class SplitAppender(Appender):
             if beyond
             else fetch_one(self.con, f"SELECT count(*) FROM {fixed} WHERE id BETWEEN {lo:d} AND {hi:d}")[0]
         )
-        if known == 0:
+        narrow = any(c not in table.column_names for c in self.layout.fixed_columns)
+        if narrow:  # only id and root ids: note the ids __fixed lacks, for append_fixed
+            new = (
+                "mwh_dump_batch b" if known == 0 else f"mwh_dump_batch b ANTI JOIN {in_range} ON f.id = b.id"
+            )
+            if self.missing == 0:
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {MISSING_IDS} (id BIGINT)")
+            added = _scan(self.con, f"INSERT INTO {MISSING_IDS} SELECT b.id FROM {new}", table)
+            self.missing += added[0][0] if added else 0
+        elif known == 0:
             _scan(self.con, f"INSERT INTO {fixed} SELECT {self.fixed_cols} FROM mwh_dump_batch b", table)
             st.fixed_added += table.num_rows
         else:
@@ -354,7 +390,32 @@ class SplitAppender(Appender):
         )
         st.rows += table.num_rows
 
+    def missing_fixed(self) -> int:
+        return self.missing - self.filled
+
+    def append_fixed(self, table: pa.Table) -> None:
+        """The fixed columns of the ids the narrow pass found missing, from a full batch of the file."""
+        if not self.missing_fixed():
+            return
+        lo, hi = (int(v.as_py()) for v in pc.min_max(table.column("id")).values())
+        added = _scan(
+            self.con,
+            f"INSERT INTO {self.layout.fixed_table} SELECT {self.fixed_cols} FROM mwh_dump_batch b "
+            f"SEMI JOIN (SELECT id FROM {MISSING_IDS} WHERE id BETWEEN {lo:d} AND {hi:d}) m ON m.id = b.id",
+            table,
+        )
+        n = added[0][0] if added else 0
+        self.filled += n
+        self.stats.fixed_added += n
+
     def finish(self, label: str) -> None:
+        if self.missing:
+            if self.filled != self.missing:
+                raise WarehouseError(
+                    f"{label}: {self.missing - self.filled} synapse ids of the first pass were not in the "
+                    "second (did the file change during the ingest?); nothing was committed"
+                )
+            self.con.execute(f"DROP TABLE IF EXISTS {MISSING_IDS}")
         if self.stats.sorted_ids:
             return  # strictly increasing ids cannot repeat
         dupes = fetch_one(

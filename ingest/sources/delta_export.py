@@ -309,6 +309,14 @@ def plan_columns(copy: ExportCopy, columns: list[str] | None = None) -> ColumnPl
     return ColumnPlan(copy, out, read, ewkb, filled_null, filled_true)
 
 
+def narrow_plan(plan: ColumnPlan, columns: tuple[str, ...]) -> ColumnPlan:
+    """The same copy read for only `columns`, plain columns all (a synapse table's id and root ids):
+    Parquet reads just those column chunks, so a later version skips most of the bytes."""
+    if any(c not in plan.read for c in columns):
+        raise DeltaExportError(f"{plan.copy.label}: cannot read only {', '.join(columns)} from this copy")
+    return ColumnPlan(plan.copy, pa.schema([plan.schema.field(c) for c in columns]), list(columns))
+
+
 def _check_type(where: str, name: str, have: pa.DataType, want: pa.DataType) -> None:
     """Refuse a type that cannot hold the role's values (a cast that is merely wider or narrower is
     checked value by value while reading)."""
@@ -505,14 +513,18 @@ def read_reference(copy: ExportCopy, role_name: str) -> pa.Table:
     return target.select(keep).rename_columns([renamed[c] for c in keep])
 
 
-def read_batches(table: ExportTable, rows_per_batch: int = 1_000_000) -> Iterator[pa.Table]:
-    """Tables of about `rows_per_batch` rows in the role's canonical schema.
+def read_batches(
+    table: ExportTable, rows_per_batch: int = 1_000_000, columns: tuple[str, ...] | None = None
+) -> Iterator[pa.Table]:
+    """Tables of about `rows_per_batch` rows in the role's canonical schema (or only `columns`).
 
     A producer thread scans, decodes and converts up to two batches ahead of the caller (the queue
     bounds memory), so on two cores reading overlaps the caller's DuckDB appends. A failure there
     is raised here as one line naming the copy and the column.
     """
     plan = plan_columns(table.copy)
+    if columns is not None:
+        plan = narrow_plan(plan, columns)
     ref = read_reference(table.reference, table.role) if table.reference is not None else None
     schema = schema_of(table.role)
 
