@@ -253,21 +253,33 @@ def commit_stream(
             writer = None
             actions.append(_add_action(path, name))
 
+    pending: list[pa.RecordBatch] = []  # each write is a row group: small batches are gathered first
+
+    def write() -> None:
+        nonlocal writer, name, in_file
+        if writer is None:
+            name = f"part-{len(actions):05d}-{run}-c000.zstd.parquet"
+            writer = pq.ParquetWriter(
+                path / name, schema, compression="zstd", compression_level=3, write_statistics=True
+            )
+            in_file = 0
+        table = pa.Table.from_batches(pending, schema)
+        writer.write_table(table, row_group_size=STREAM_ROW_GROUP_ROWS)
+        in_file += table.num_rows
+        pending.clear()
+        if in_file >= STREAM_FILE_ROWS:
+            close()
+
     try:
         for batch in batches:
             if not batch.num_rows:
                 continue
-            if writer is None:
-                name = f"part-{len(actions):05d}-{run}-c000.zstd.parquet"
-                writer = pq.ParquetWriter(
-                    path / name, schema, compression="zstd", compression_level=3, write_statistics=True
-                )
-                in_file = 0
-            writer.write_batch(batch, row_group_size=STREAM_ROW_GROUP_ROWS)
-            in_file += batch.num_rows
+            pending.append(batch)
             rows += batch.num_rows
-            if in_file >= STREAM_FILE_ROWS:
-                close()
+            if sum(b.num_rows for b in pending) >= STREAM_ROW_GROUP_ROWS:
+                write()
+        if pending:
+            write()
         close()
     finally:
         if writer is not None:  # an error mid-file: what was written stays an orphan, never committed
