@@ -112,9 +112,7 @@ class LakeStore(DuckStore):
         path = self.table_path(role_name, version)
         tag = SNAPSHOT_TAG.format(sid=sid)
         if lake.is_delta_table(path) and DeltaTable(str(path)).transaction_version(tag) is not None:
-            for _ in batches:  # a run that died after this commit: the rows are in, and written once
-                pass
-            return -1
+            return -1  # a run that died after this commit: the rows are in, and written once
         lake.commit_stream(
             path, batches, batches.schema, app_id=tag, description=f"{self.layout(role_name).name} v{version}"
         )
