@@ -302,6 +302,7 @@ class PlainAppender(Appender):
             raise WarehouseError(f"{label}: {dupes} duplicate row ids; nothing was committed")
 
 
+GATHER_ROWS = 1_000_000
 MISSING_IDS = "mwh_missing_fixed_ids"  # a TEMP table: the whole-file transaction's own
 
 
@@ -331,8 +332,24 @@ class SplitAppender(Appender):
         self.max_stored = fetch_one(self.con, f"SELECT max(id) FROM {self.layout.fixed_table}")[0]
         self.missing = 0  # ids of narrow batches not in __fixed, kept in MISSING_IDS until append_fixed
         self.filled = 0
+        self.pending: list[pa.Table] = []
 
     def append(self, table: pa.Table) -> None:
+        """Small batches are gathered to GATHER_ROWS first: each batch costs a few statements in the
+        file's one transaction, and a Delta export's 256 k-row batches, appended one by one, took
+        2.3 GB at 50 M rows against 1.3 GB for a dump's 1 M-row batches (measured)."""
+        self.pending.append(table)
+        if sum(t.num_rows for t in self.pending) >= GATHER_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        table = self.pending[0] if len(self.pending) == 1 else pa.concat_tables(self.pending).combine_chunks()
+        self.pending = []
+        self._append(table)
+
+    def _append(self, table: pa.Table) -> None:
         ids = table.column("id")
         if ids.null_count:
             raise WarehouseError("the dump has rows without an id; nothing was committed")
@@ -391,6 +408,7 @@ class SplitAppender(Appender):
         st.rows += table.num_rows
 
     def missing_fixed(self) -> int:
+        self._flush()
         return self.missing - self.filled
 
     def append_fixed(self, table: pa.Table) -> None:
@@ -409,6 +427,7 @@ class SplitAppender(Appender):
         self.stats.fixed_added += n
 
     def finish(self, label: str) -> None:
+        self._flush()
         if self.missing:
             if self.filled != self.missing:
                 raise WarehouseError(
