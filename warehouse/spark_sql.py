@@ -282,21 +282,12 @@ def raw_frame(
     return rows.select(*entry["columns"])
 
 
-_SPARK_TYPES = {
-    "int32": "int",
-    "int64": "bigint",
-    "double": "double",
-    "bool": "boolean",
-    "string": "string",
-    "timestamp[us, tz=UTC]": "timestamp",
-}
-
-
 def _empty_frame(spark: Any, role: str) -> Any:
     """No rows, in the raw relation's columns and types."""
-    fields = [("snapshot_id", "int"), ("version", "int")]
-    fields += [(f.name, _SPARK_TYPES[str(f.type)]) for f in schema_of(role)]
-    return spark.createDataFrame([], ", ".join(f"`{n}` {t}" for n, t in fields))
+    import pyarrow as pa
+
+    raw = pa.schema([pa.field("snapshot_id", pa.int32()), pa.field("version", pa.int32()), *schema_of(role)])
+    return spark.createDataFrame([], _spark_schema(raw))
 
 
 @dataclass
