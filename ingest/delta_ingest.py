@@ -91,19 +91,16 @@ def _snapshot(
     )
 
     def write(sid: int) -> int:
-        narrow = wh.store.narrow_columns(table.role) if table.reference is None else None
-        st.extra["narrow"] = narrow is not None
         return append_batches(
             wh,
             table.role,
             sid,
             version,
-            read_batches(table, rows_per_batch, narrow),
+            lambda cols: read_batches(table, rows_per_batch, cols),
             label=c.label,
             name=c.table,
             st=st,
             on_batch=on_batch,
-            full_batches=(lambda: read_batches(table, rows_per_batch)) if narrow else None,
         )
 
     return run_whole_file_snapshot(wh, source, req, write, force=force, after_commit=refresh_matrix)

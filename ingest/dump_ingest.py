@@ -51,20 +51,18 @@ def ingest_dump(
 
             def write(sid: int, dump=dump, st=st) -> int:
                 plan = plans[dump.name]
-                narrow = wh.store.narrow_columns(dump.role)
-                st.extra["narrow"] = narrow is not None
-                batches = read_batches(dump, narrow_plan(plan, narrow) if narrow else plan, rows_per_batch)
                 return append_batches(
                     wh,
                     dump.role,
                     sid,
                     version,
-                    batches,
+                    lambda cols: read_batches(
+                        dump, narrow_plan(plan, cols) if cols else plan, rows_per_batch
+                    ),
                     label=dump.label,
                     name=dump.name,
                     st=st,
                     on_batch=on_batch,
-                    full_batches=(lambda: read_batches(dump, plan, rows_per_batch)) if narrow else None,
                 )
 
             outcomes.append(

@@ -56,24 +56,26 @@ def append_batches(
     role: str,
     sid: int,
     version: int,
-    batches: Iterable[pa.Table],
+    read: Callable[[tuple[str, ...] | None], Iterable[pa.Table]],
     *,
     label: str,
     name: str,
     st: FileStats,
     on_batch: Callable[[str, int], None] | None,
-    full_batches: Callable[[], Iterable[pa.Table]] | None = None,
 ) -> int:
-    """Every batch through the store's appender, timing the wait for the reader apart from the
-    appends; `on_batch(name, rows)` after each. Returns the rows written.
+    """Every batch of `read(columns)` through the store's appender, timing the wait for the reader
+    apart from the appends; `on_batch(name, rows)` after each. Returns the rows written.
 
-    `batches` may hold only the store's `narrow_columns`; then `full_batches()` reads the file
-    again, whole, and only if the appender found ids whose fixed columns it lacks."""
+    `columns` is the store's `narrow_columns` (a later version of the split synapse table: id and
+    root ids only), or None for whole rows. After a narrow pass `read(None)` reads the file again,
+    whole, only if the appender found ids whose fixed columns it lacks."""
+    narrow = wh.store.narrow_columns(role)
+    st.extra["narrow"] = narrow is not None
     appender = wh.store.appender(role, sid, version, st)
-    _timed(batches, appender.append, st, lambda rows: on_batch(name, rows) if on_batch else None)
-    if full_batches is not None and appender.missing_fixed():
+    _timed(read(narrow), appender.append, st, lambda rows: on_batch(name, rows) if on_batch else None)
+    if narrow is not None and appender.missing_fixed():
         st.extra["second_pass_ids"] = appender.missing_fixed()
-        _timed(full_batches(), appender.append_fixed, st, lambda rows: None)
+        _timed(read(None), appender.append_fixed, st, lambda rows: None)
     t0 = time.monotonic()
     appender.finish(label)
     st.append += time.monotonic() - t0
