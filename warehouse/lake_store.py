@@ -49,6 +49,16 @@ def _columns(layout: TableLayout) -> list[tuple[str, str]]:
     return cols + [(f.name, DUCK_TYPES[f.type]) for f in layout.schema]
 
 
+class LakeLayout(TableLayout):
+    """A role's relations in a lake: the one raw view for each kind but `fixed`, which has no
+    counterpart (one row per id across versions) and which no sql/ file may read in a lake."""
+
+    def relation(self, kind: str) -> str:
+        if kind == "fixed" and self.split:
+            raise WarehouseError(f"SQL reads {{{{fixed.{self.role}}}}}, which a lake warehouse does not have")
+        return self.raw
+
+
 class LakeStore(DuckStore):
     """Raw rows in Delta tables under `root`; staging, catalog and views in the DuckDB file."""
 
@@ -71,6 +81,11 @@ class LakeStore(DuckStore):
                 + ")"
             )
             self.refresh(layout.role)
+
+    def relations(self) -> dict[str, TableLayout]:
+        """Each role is one raw view here, with every column: what sql/ files read as a split
+        role's `{{rows.x}}` or `{{by_post.x}}` is that view (unsorted, so a lookup scans)."""
+        return {name: LakeLayout(layout.role, layout.name) for name, layout in self.layouts.items()}
 
     def table_path(self, role_name: str, version: int) -> Path:
         return lake.table_path(self.root, self.datastack, int(version), self.layout(role_name).name)

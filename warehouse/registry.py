@@ -46,6 +46,10 @@ class TableRole:
     # partners, then one neuron's synapses), so a later, narrower snapshot never shrinks what a
     # version answers. Otherwise the newest complete snapshot of a version is the one read.
     accumulates: bool = False
+    # A split role's per-version rows are written sorted by `sorted_by[0]` within each snapshot,
+    # and copied, sorted by `sorted_by[1]`, into a second table (store.TableLayout.copy_table):
+    # DuckDB's zone maps then read one root's rows from a row group or two, either way round.
+    sorted_by: tuple[str, ...] = ()
 
     @property
     def split(self) -> bool:
@@ -149,8 +153,13 @@ _ENTRIES = (
         taken=PROOFREAD_SYNAPSES,
         selected_by="proofreading",
         accumulates=True,
-        # Only the root ids change between versions; a second version of 337 M rows costs only them.
-        stable_columns=tuple(c for c in _SYNAPSES.names if c not in ("pre_pt_root_id", "post_pt_root_id")),
+        # Only the root ids change between versions; a second version of 337 M rows costs only them
+        # (and size: it never changes either, but one neuron's partners sum it, and kept beside the
+        # root ids it needs no join to __fixed).
+        stable_columns=tuple(
+            c for c in _SYNAPSES.names if c not in ("pre_pt_root_id", "post_pt_root_id", "size")
+        ),
+        sorted_by=("pre_pt_root_id", "post_pt_root_id"),
         # CAVE publishes the synapse table's dump as the filtered view.
         dump_names=("{table}_v1_filtered_view", "{table}"),
     ),

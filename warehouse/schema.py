@@ -18,9 +18,11 @@ from .config import DatastackConfig
 from .connection import fetch_one, transaction
 from .errors import SchemaMismatch
 from .sqlfiles import apply_all, changed_objects, sql_hash
-from .store import DuckStore
+from .store import DuckStore, TableLayout, split_tables_ddl, write_sorted_rows
 
-SCHEMA_VERSION = 3  # 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role
+# 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role; 4: the synapse table's
+# per-version rows sorted by root id, with size, and their copy in post root order (warehouse/store.py).
+SCHEMA_VERSION = 4
 
 META_DDL_TEMPLATE = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -168,9 +170,53 @@ def _nothing_but_new_tables(con: duckdb.DuckDBPyConnection) -> None:
     EXISTS) right after the migrations; its snapshots come with the next ingest of a version."""
 
 
+def _root_ordered_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 3 -> 4: each split role's per-version rows are rewritten snapshot by snapshot in root
+    order, with the columns that moved from `__fixed` to them (size), and their copy in the other
+    root's order is filled (warehouse/store.py); the moved columns then leave `__fixed`. All in the
+    migration's one transaction: an interrupted upgrade leaves the schema-3 file as it was. The
+    table names are the ones the file was made with (meta.datastack.tables); a lake warehouse
+    keeps no split tables in the file and has nothing to rewrite."""
+    row = fetch_one(con, "SELECT tables FROM meta.datastack LIMIT 1")
+    names = json.loads(row[0]) if row and row[0] else {}
+    for role_name in registry.ROLE_NAMES:
+        if not registry.role(role_name).split:
+            continue
+        layout = TableLayout(role_name, names.get(role_name) or registry.role(role_name).default_table)
+        old_rows = f'raw."{layout.name}__rows_schema3"'
+        have = {
+            r[0]: r[1]
+            for r in con.execute(
+                "SELECT table_name, list(column_name) FROM duckdb_columns() WHERE schema_name = 'raw' "
+                "AND table_name IN (?, ?) GROUP BY table_name",
+                [f"{layout.name}__rows", f"{layout.name}__fixed"],
+            ).fetchall()
+        }
+        rows_cols, fixed_cols = have.get(f"{layout.name}__rows"), have.get(f"{layout.name}__fixed")
+        if rows_cols is None or fixed_cols is None:
+            continue
+        con.execute(f"DROP VIEW IF EXISTS {layout.raw}")
+        con.execute(f'ALTER TABLE {layout.rows_table} RENAME TO "{layout.name}__rows_schema3"')
+        con.execute(split_tables_ddl(layout))
+        select = ", ".join(f'r."{c}"' if c in rows_cols else f'f."{c}"' for c in layout.varying_columns)
+        for sid, version in con.execute(
+            f"SELECT DISTINCT snapshot_id, version FROM {old_rows} ORDER BY 1"
+        ).fetchall():
+            source = (
+                f"(SELECT {select} FROM {old_rows} r JOIN {layout.fixed_table} f USING (id) "
+                f"WHERE r.snapshot_id = {int(sid):d})"
+            )
+            write_sorted_rows(con, layout, sid, version, source)
+        con.execute(f"DROP TABLE {old_rows}")
+        for c in fixed_cols:
+            if c not in layout.fixed_columns:
+                con.execute(f'ALTER TABLE {layout.fixed_table} DROP COLUMN "{c}"')
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _add_version_kind,
     2: _nothing_but_new_tables,
+    3: _root_ordered_rows,
 }
 
 

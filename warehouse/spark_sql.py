@@ -60,6 +60,8 @@ VIEWS = (
     "stg_nucleus",
     "stg_proofreading",
     "stg_synapses",
+    "stg_synapse_roots",
+    "stg_synapse_roots_by_post",
     "stg_cell_types_auto",
     "stg_cell_types_manual",
     "proofread_neurons",
@@ -71,7 +73,7 @@ SCALAR_MACROS = ("voxel_um", "depth_um")
 # How register_lake reads a table: Spark's Delta source, or the committed version's Parquet files.
 READERS = ("delta", "parquet")
 DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|datastack|warehouse|filter)\.(\w+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|by_post|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 _TABLE_MACRO = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)\s*\((?P<params>[^)]*)\)\s+AS\s+TABLE\s+(?P<body>.*?);\s*(?:COMMENT|\Z)",
     re.S | re.I,
@@ -117,7 +119,7 @@ def render(text: str, manifest: dict) -> str:
 
     def sub(m: re.Match) -> str:
         kind, name = m.group(1), m.group(2)
-        if kind == "raw":
+        if kind in ("raw", "rows", "by_post"):  # a lake keeps each role whole: one relation for all three
             return f"raw_{name}"
         if kind == "filter":  # the datastack's proofread filter, as the DuckDB view applies it
             spec = json.loads(settings[f"warehouse.{name}_filter"][1])

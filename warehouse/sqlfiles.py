@@ -26,7 +26,8 @@ from .registry import in_order
 from .store import TableLayout
 
 LAYERS = ("macros", "staging", "analysis")
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|fixed|datastack|warehouse|filter)\.(\w+)\s*\}\}")
+TABLE_KINDS = ("raw", "rows", "fixed", "by_post")  # {{kind.role}}: TableLayout.relation
+_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|fixed|by_post|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 # meta.warehouse keys a file may template (the viewer links' layer sources).
 SETTING_KEYS = ("segmentation_source", "image_source", "proofread_filter")
 
@@ -82,8 +83,7 @@ def render(text: str, layouts: dict[str, TableLayout], settings: dict[str, objec
             return _literal(settings[key])
         if role not in layouts:
             raise WarehouseError(f"SQL refers to unknown table role '{role}'")
-        layout = layouts[role]
-        return {"raw": layout.raw, "rows": layout.rows_table, "fixed": layout.fixed_table}[kind]
+        return layouts[role].relation(kind)
 
     return _PLACEHOLDER.sub(sub, text)
 
@@ -143,9 +143,7 @@ def roles_of(files: list[SqlFile] | None = None) -> dict[str, tuple[str, ...]]:
     deps = dependencies(files)
     direct = {
         f.name: {
-            m.group(2)
-            for m in _PLACEHOLDER.finditer(_without_comments(f.text))
-            if m.group(1) in ("raw", "rows", "fixed")
+            m.group(2) for m in _PLACEHOLDER.finditer(_without_comments(f.text)) if m.group(1) in TABLE_KINDS
         }
         for f in files
     }

@@ -10,6 +10,15 @@ stored split: those columns once per row id in `raw."<table>__fixed"`, the rest 
 `raw."<table>__rows"`, and the view `raw."<table>"` joins them back, so a second version of the
 337 M-row table costs only its root ids. Every other role is one table `raw."<table>"` with
 `snapshot_id` and `version` in front of its columns.
+
+A split role's per-version rows are written sorted (registry `sorted_by`): each snapshot's block of
+`__rows` in pre-synaptic root order, and a copy of the same rows without the id,
+`raw."<table>__by_post"`, in post-synaptic root order. DuckDB keeps a min/max per column per row
+group (122,880 rows), so a lookup of one root reads a row group or two of either table instead of
+the version's whole root-id column, and partners need no join to `__fixed` (size travels with
+the root ids). CAVE's own exporter likewise keeps one copy per looked-up column. The copy is
+written in the same transaction as the snapshot's `__rows`, holds exactly its rows, and is dropped
+with it, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -69,6 +78,27 @@ class TableLayout:
     @property
     def fixed_table(self) -> str:
         return f'raw."{self.name}__fixed"'
+
+    def relation(self, kind: str) -> str:
+        """What `{{kind.role}}` in a sql/ file stands for (warehouse/sqlfiles.py)."""
+        if kind == "raw" or not self.split:
+            return self.raw
+        return {"rows": self.rows_table, "fixed": self.fixed_table, "by_post": self.copy_table}[kind]
+
+    @property
+    def sorted_by(self) -> tuple[str, ...]:
+        """(the order of `__rows`, the order of the copy) for a split role; empty otherwise."""
+        return self.entry.sorted_by
+
+    @property
+    def copy_table(self) -> str:
+        """The per-version rows again, without the id, in `sorted_by[1]` order (`__by_post`)."""
+        return f'raw."{self.name}__by_{self.sorted_by[1].removesuffix("_pt_root_id")}"'
+
+    @property
+    def copy_columns(self) -> tuple[str, ...]:
+        first, second = self.sorted_by
+        return (second, first) + tuple(c for c in self.varying_columns if c not in ("id", first, second))
 
     @property
     def stage_table(self) -> str:
@@ -187,7 +217,10 @@ class DuckStore:
     def drop(self, role_name: str, sid: int) -> None:
         """Drop a committed snapshot's rows (one replaced by --force). Fixed columns stay: other
         snapshots share them."""
-        self.con.execute(f"DELETE FROM {self.layout(role_name).rows_table} WHERE snapshot_id = ?", [sid])
+        layout = self.layout(role_name)
+        self.con.execute(f"DELETE FROM {layout.rows_table} WHERE snapshot_id = ?", [sid])
+        if layout.split:
+            self.con.execute(f"DELETE FROM {layout.copy_table} WHERE snapshot_id = ?", [sid])
 
     def commit(self, role_name: str, sid: int, version: int, *, dedupe: bool) -> None:
         """Move a snapshot's staged rows into raw (inside the caller's transaction). With `dedupe`
@@ -196,16 +229,21 @@ class DuckStore:
         holds are not stored again, so the version's rows stay one per id and views need no dedup."""
         layout = self.layout(role_name)
         source = self.new_rows(layout, sid, version, dedupe=dedupe)
+        cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
         if layout.split:
             fixed = ", ".join(f's."{c}"' for c in layout.fixed_columns)
             self.con.execute(
                 f"INSERT INTO {layout.fixed_table} SELECT {fixed} FROM {source} s "
                 f"ANTI JOIN {layout.fixed_table} f ON f.id = s.id"
             )
-        cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
-        self.con.execute(
-            f"INSERT INTO {layout.rows_table} SELECT {sid:d}, {int(version):d}, {cols} FROM {source}"
-        )
+            # Taken once: `source` leaves out the ids the version holds, so it changes as rows go in.
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_ROWS} AS SELECT {cols} FROM {source}")
+            write_sorted_rows(self.con, layout, sid, version, f"temp.main.{NEW_ROWS}")
+            self.con.execute(f"DROP TABLE temp.main.{NEW_ROWS}")
+        else:
+            self.con.execute(
+                f"INSERT INTO {layout.rows_table} SELECT {sid:d}, {int(version):d}, {cols} FROM {source}"
+            )
         self.discard(role_name, sid)
 
     def new_rows(self, layout: TableLayout, sid: int, version: int, *, dedupe: bool) -> str:
@@ -304,13 +342,32 @@ class PlainAppender(Appender):
 
 GATHER_ROWS = 1_000_000
 MISSING_IDS = "mwh_missing_fixed_ids"  # a TEMP table: the whole-file transaction's own
+NEW_ROWS = "mwh_new_rows"  # a TEMP table: a snapshot's per-version rows until they are written sorted
+
+
+def write_sorted_rows(
+    con: duckdb.DuckDBPyConnection, layout: TableLayout, sid: int, version: int, source: str
+) -> None:
+    """A snapshot's per-version rows (`source` has the varying columns) into `__rows` in
+    `sorted_by[0]` order and into the copy in `sorted_by[1]` order, in the caller's transaction.
+
+    Sorted per snapshot, not per table: a snapshot's rows are one contiguous block of each table,
+    so within it a root's rows are adjacent, which is all the zone maps need."""
+    first, second = layout.sorted_by
+    cols = ", ".join(f'"{c}"' for c in layout.varying_columns)
+    copy = ", ".join(f'"{c}"' for c in layout.copy_columns)
+    head = f"SELECT {int(sid):d}, {int(version):d}"
+    con.execute(f'INSERT INTO {layout.rows_table} {head}, {cols} FROM {source} ORDER BY "{first}"')
+    con.execute(f'INSERT INTO {layout.copy_table} {head}, {copy} FROM {source} ORDER BY "{second}"')
 
 
 class SplitAppender(Appender):
-    """Fixed columns once per id into `__fixed`, root ids per snapshot into `__rows`.
+    """Fixed columns once per id into `__fixed`, root ids per snapshot into `__rows` and its copy.
 
     The dedup probe asks only for the batch's id range, so when the file is in id order (CAVE's
-    dumps are) DuckDB's zone maps keep it proportional to the batch, not to the table.
+    dumps are) DuckDB's zone maps keep it proportional to the batch, not to the table. The
+    per-version rows wait in a TEMP table (never blocks of the file: a stage table's blocks would
+    stay behind as free space) until `finish` writes them sorted (`write_sorted_rows`).
     """
 
     def __init__(self, con, layout: TableLayout, sid: int, version: int, stats: AppendStats) -> None:
@@ -333,6 +390,10 @@ class SplitAppender(Appender):
         self.missing = 0  # ids of narrow batches not in __fixed, kept in MISSING_IDS until append_fixed
         self.filled = 0
         self.pending: list[pa.Table] = []
+        self.new_rows = f"temp.main.{NEW_ROWS}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {NEW_ROWS} ({column_ddl(layout.schema, layout.varying_columns)})"
+        )
 
     def append(self, table: pa.Table) -> None:
         """Small batches are gathered to GATHER_ROWS first: each batch costs a few statements in the
@@ -400,10 +461,7 @@ class SplitAppender(Appender):
             else ""
         )
         _scan(
-            self.con,
-            f"INSERT INTO {self.layout.rows_table} SELECT {self.sid:d}, {self.version:d}, {self.rows_cols} "
-            f"FROM mwh_dump_batch{held}",
-            table,
+            self.con, f"INSERT INTO {self.new_rows} SELECT {self.rows_cols} FROM mwh_dump_batch{held}", table
         )
         st.rows += table.num_rows
 
@@ -435,15 +493,29 @@ class SplitAppender(Appender):
                     "second (did the file change during the ingest?); nothing was committed"
                 )
             self.con.execute(f"DROP TABLE IF EXISTS {MISSING_IDS}")
-        if self.stats.sorted_ids:
-            return  # strictly increasing ids cannot repeat
-        dupes = fetch_one(
-            self.con,
-            f"SELECT count(*) - count(DISTINCT id) FROM {self.layout.rows_table} WHERE snapshot_id = ?",
-            [self.sid],
-        )[0]
-        if dupes:
-            raise WarehouseError(f"{label}: {dupes} duplicate synapse ids; nothing was committed")
+        if not self.stats.sorted_ids:  # strictly increasing ids cannot repeat
+            dupes = fetch_one(self.con, f"SELECT count(*) - count(DISTINCT id) FROM {self.new_rows}")[0]
+            if dupes:
+                raise WarehouseError(f"{label}: {dupes} duplicate synapse ids; nothing was committed")
+        write_sorted_rows(self.con, self.layout, self.sid, self.version, self.new_rows)
+        self.con.execute(f"DROP TABLE {self.new_rows}")
+
+
+def split_tables_ddl(layout: TableLayout) -> str:
+    """A split role's three tables (IF NOT EXISTS): `__fixed`, `__rows` and its copy."""
+    schema = layout.schema
+    first, second = layout.sorted_by
+    return (
+        f"CREATE TABLE IF NOT EXISTS {layout.fixed_table} ({column_ddl(schema, layout.fixed_columns)});"
+        f"CREATE TABLE IF NOT EXISTS {layout.rows_table} (snapshot_id INTEGER, version INTEGER, "
+        f"{column_ddl(schema, layout.varying_columns)});"
+        f"CREATE TABLE IF NOT EXISTS {layout.copy_table} (snapshot_id INTEGER, version INTEGER, "
+        f"{column_ddl(schema, layout.copy_columns)});"
+        f"COMMENT ON TABLE {layout.rows_table} IS 'Per-version columns of {layout.name}, one row per synapse per "
+        f"snapshot; each snapshot''s rows sorted by {first}.';"
+        f"COMMENT ON TABLE {layout.copy_table} IS 'The rows of {layout.name}__rows without the id, each snapshot''s "
+        f"rows sorted by {second}: one root''s {second.split('_')[0]}-synaptic rows in a row group or two.';"
+    )
 
 
 def _raw_ddl(layout: TableLayout) -> str:
@@ -457,12 +529,14 @@ def _raw_ddl(layout: TableLayout) -> str:
             + ");"
         )
     cols = ", ".join(f'f."{c}"' if c in layout.fixed_columns else f'r."{c}"' for c in schema.names)
-    return stage + (
-        f"CREATE TABLE IF NOT EXISTS {layout.fixed_table} ({column_ddl(schema, layout.fixed_columns)});"
-        f"CREATE TABLE IF NOT EXISTS {layout.rows_table} (snapshot_id INTEGER, version INTEGER, "
-        f"{column_ddl(schema, layout.varying_columns)});"
-        f"CREATE OR REPLACE VIEW {layout.raw} AS SELECT r.snapshot_id, r.version, {cols} "
-        f"FROM {layout.rows_table} r JOIN {layout.fixed_table} f USING (id);"
-        f"COMMENT ON VIEW {layout.raw} IS 'Rows of {layout.name} as CAVE returns them, one per snapshot: "
-        "columns that never change stored once (__fixed), root ids per version (__rows).';"
+    return (
+        stage
+        + split_tables_ddl(layout)
+        + (
+            f"CREATE OR REPLACE VIEW {layout.raw} AS SELECT r.snapshot_id, r.version, {cols} "
+            f"FROM {layout.rows_table} r JOIN {layout.fixed_table} f USING (id);"
+            f"COMMENT ON VIEW {layout.raw} IS 'Rows of {layout.name} as CAVE returns them, one per snapshot: "
+            "columns that never change stored once (__fixed), root ids and size per version (__rows, in pre root "
+            "order; __by_post holds them again in post root order).';"
+        )
     )

@@ -3,7 +3,7 @@
 -- pia (the proofreading point if proofread, else its nucleus's point, else NULL), its synapses and
 -- partners in each direction as the partners macro counts them (every synapse of the root, which
 -- the file must hold: require_synapses_of; autapses included and counted separately too), and a
--- neuroglancer link.
+-- neuroglancer link. The synapse counts read the root-ordered tables, as partners does.
 -- Grain: one row per call.
 -- Usage: FROM neuron_summary(864691135808473885, 1181);
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
@@ -44,13 +44,15 @@ FROM (
     ) nu
 ) p,
 (
-    SELECT
-        count(*) FILTER (WHERE pre_pt_root_id = root_id) AS syn_out,
-        count(*) FILTER (WHERE post_pt_root_id = root_id) AS syn_in,
-        count(DISTINCT post_pt_root_id) FILTER (WHERE pre_pt_root_id = root_id) AS output_partners,
-        count(DISTINCT pre_pt_root_id) FILTER (WHERE post_pt_root_id = root_id) AS input_partners,
-        count(*) FILTER (WHERE pre_pt_root_id = root_id AND post_pt_root_id = root_id) AS autapses
-    FROM stg_synapses
-    WHERE version = v AND (pre_pt_root_id = root_id OR post_pt_root_id = root_id)
+    SELECT o.syn_out, i.syn_in, o.output_partners, i.input_partners, o.autapses
+    FROM (
+        SELECT count(*) AS syn_out, count(DISTINCT post_pt_root_id) AS output_partners,
+               count(*) FILTER (WHERE post_pt_root_id = root_id) AS autapses
+        FROM stg_synapse_roots WHERE version = v AND pre_pt_root_id = root_id
+    ) o,
+    (
+        SELECT count(*) AS syn_in, count(DISTINCT pre_pt_root_id) AS input_partners
+        FROM stg_synapse_roots_by_post WHERE version = v AND post_pt_root_id = root_id
+    ) i
 ) s;
 COMMENT ON MACRO TABLE neuron_summary IS 'One root id at a version: proofread or not, cell type, nucleus (id, count, soma volume in um^3), position (voxels, um, depth), synapses and partners each way, neuroglancer link.';

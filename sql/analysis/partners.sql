@@ -4,6 +4,8 @@
 -- whether it is proofread. It answers only when the file holds every synapse of the root at the
 -- version (require_synapses_of): otherwise it fails with the mwh ingest command that takes them
 -- (--root-ids R, or --synapses partners for every proofread cell), never with a partial table.
+-- Outputs read stg_synapse_roots, inputs stg_synapse_roots_by_post: each stored in its root's
+-- order, so one root's rows are a row group or two, not a scan of the version.
 -- Usage: FROM partners(864691135808473885, 1181);  FROM partners(864691135808473885, 1181, direction := 'input');
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
 -- The checks stand in a branch of their own (UNION ALL, last): DuckDB prunes a plan whose table
@@ -18,23 +20,25 @@ SELECT
 FROM (
     SELECT partner_root_id, count(*) AS syn_count, sum(size)::BIGINT AS size_sum
     FROM (
-        SELECT
-            CASE WHEN direction = 'output' THEN post_pt_root_id ELSE pre_pt_root_id END AS partner_root_id,
-            size
-        FROM stg_synapses
-        WHERE version = v
-          AND CASE
-                WHEN direction = 'output' THEN pre_pt_root_id = root_id
-                WHEN direction = 'input' THEN post_pt_root_id = root_id
-                ELSE error('direction must be ''output'' or ''input'', not ''' || direction || '''')
-              END
+        SELECT o.post_pt_root_id AS partner_root_id, o.size
+        FROM stg_synapse_roots o
+        WHERE direction = 'output' AND o.version = v AND o.pre_pt_root_id = root_id
+        UNION ALL
+        SELECT i.pre_pt_root_id AS partner_root_id, i.size
+        FROM stg_synapse_roots_by_post i
+        WHERE direction = 'input' AND i.version = v AND i.post_pt_root_id = root_id
     ) syn
     GROUP BY partner_root_id
 ) g
 LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id
 UNION ALL
 SELECT NULL::BIGINT, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, NULL::BOOLEAN
-WHERE NOT (require_synapses_of(root_id, v) AND require_snapshot(v, 'proofreading'))
+WHERE NOT (
+    CASE WHEN direction IN ('output', 'input') THEN true
+         ELSE error('direction must be ''output'' or ''input'', not ''' || direction || '''')
+    END
+    AND require_synapses_of(root_id, v) AND require_snapshot(v, 'proofreading')
+)
 ) answer
 ORDER BY syn_count DESC, partner_root_id;
 COMMENT ON MACRO TABLE partners IS 'Partners of one neuron at a version by synapse count (direction output or input), with partner cell type and proofread flag.';
