@@ -14,12 +14,6 @@ from pathlib import Path
 
 import click
 
-from ingest.plan import PlanOptions
-from ingest.run import IngestOptions, ingest_version
-from ingest.sources.demo import DemoSource
-from ingest.synthetic import EXAMPLE_ROOT, SyntheticDatastack
-from reports.publish import check_out_dir, publish
-
 from ..api import open as open_warehouse
 from ..api import open_for_datastack
 from ..config import DEMO
@@ -125,6 +119,14 @@ def run_demo(
     lake: Path | None = None,
 ) -> DemoResult:
     """Build the demo file beside `db`, rename it over `db`, then render every report into `out`."""
+    # Imported here, not at the top: every `mwh` command imports this module to register `demo`,
+    # and altair (through reports) alone took half of `mwh neuron`'s start-up.
+    from ingest.plan import PlanOptions
+    from ingest.run import IngestOptions, ingest_version
+    from ingest.sources.demo import DemoSource
+    from ingest.synthetic import EXAMPLE_ROOT, SyntheticDatastack
+    from reports.publish import check_out_dir, publish
+
     t0 = time.monotonic()
     db = Path(db)
     if db.is_dir():
