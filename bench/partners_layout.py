@@ -47,10 +47,11 @@ def child_build(rows: str, db: str) -> None:
     import pyarrow as pa
 
     import warehouse
-    from ingest.dump_ingest import DumpFileSource, ingest_dump
-    from ingest.job import SnapshotRequest, run_whole_file_snapshot
+    from ingest.dump_ingest import ingest_dump
+    from ingest.job import run_whole_file_snapshot
     from ingest.synthetic import AUTO_TYPES_TABLE, MANUAL_TYPES_TABLE, NUCLEUS_TABLE
     from ingest.synthetic_dumps import SyntheticSynapses, write_table
+    from ingest.whole_file import FileSource, file_request
     from warehouse.registry import schema_of
 
     gen = SyntheticSynapses(int(rows))
@@ -89,15 +90,7 @@ def child_build(rows: str, db: str) -> None:
             write_table(tmp, name, pa.table({c: cols[c] for c in schema.names}, schema=schema))
         ingest_dump(wh, Path(tmp), VERSION)
         layout = wh.store.layout("synapses")
-        req = SnapshotRequest(
-            layout=layout,
-            version=VERSION,
-            query={"kind": "dump", "file": "synthetic"},
-            root_chunks=[
-                {"in": {}, "split": None, "id_range": [None, None], "family": "all", "file": "synthetic"}
-            ],
-        )
-
+        req = file_request(layout, VERSION, {"kind": "dump", "file": "synthetic"}, "synthetic")
         timings: dict[str, float] = {}
 
         def write(sid: int) -> int:
@@ -111,7 +104,7 @@ def child_build(rows: str, db: str) -> None:
             timings["finish"] = time.perf_counter() - t_finish
             return n
 
-        run_whole_file_snapshot(wh, DumpFileSource(wh.datastack, "synthetic"), req, write)
+        run_whole_file_snapshot(wh, FileSource(wh.datastack, "synthetic synapses"), req, write)
         wh.con.execute("CHECKPOINT")
         root = wh.con.execute(
             "SELECT pre_pt_root_id FROM proofread_synapses WHERE version = ? GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
