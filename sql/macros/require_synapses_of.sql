@@ -6,6 +6,8 @@
 -- export), or a
 -- snapshot lists the root in meta.snapshot_roots (--synapses partners: every proofread cell;
 -- --root-ids: the ids given).
+-- The snapshot's root list is a LEFT JOIN, not a nested EXISTS: each subquery is one more join
+-- to plan on every call, and planning was most of partners' time (docs/benchmarks.md).
 -- Usage: SELECT require_synapses_of(864691135808473885, 1181);
 CREATE OR REPLACE MACRO require_synapses_of(root_id, v) AS
     CASE
@@ -17,13 +19,11 @@ CREATE OR REPLACE MACRO require_synapses_of(root_id, v) AS
         )
         WHEN EXISTS (
             SELECT 1 FROM meta.current_snapshots s
+            LEFT JOIN meta.snapshot_roots r ON r.snapshot_id = s.snapshot_id AND r.covered_root_id = root_id
             WHERE s.role = 'synapses' AND s.version = v
               AND (
                   json_extract_string(s.query, '$.kind') IN ('dump', 'whole_table', 'delta_export')
-                  OR EXISTS (
-                      SELECT 1 FROM meta.snapshot_roots r
-                      WHERE r.snapshot_id = s.snapshot_id AND r.covered_root_id = root_id
-                  )
+                  OR r.snapshot_id IS NOT NULL
               )
         ) THEN true
         ELSE error(
