@@ -29,14 +29,21 @@ from ingest.sources.demo import DemoSource
 from ingest.synthetic import SyntheticDatastack
 
 DEMO_VERSIONS = (1078, 1181, 1300)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """caveclient reads and writes under ~; keep the tests away from the real home and any token."""
     home = tmp_path_factory.mktemp("home")
-    old = {k: os.environ.get(k) for k in ("HOME", "CAVE_TOKEN", "MWH_DB")}
+    old = {k: os.environ.get(k) for k in ("HOME", "CAVE_TOKEN", "MWH_DB", "PYTHONPATH")}
     os.environ["HOME"] = str(home)
+    # The `mwh` subprocesses run the code under test, as the tests themselves do (pythonpath = ["."]):
+    # run from a worktree or a clone, the venv's editable install would otherwise give them another
+    # checkout's code whenever their cwd is a temp folder.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, (old["PYTHONPATH"] or "").split(os.pathsep))]
+    )
     os.environ.pop("CAVE_TOKEN", None)
     os.environ.pop("MWH_DB", None)
     yield
