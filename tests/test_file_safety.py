@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,11 +20,18 @@ from warehouse import schema
 from warehouse.errors import SchemaMismatch
 
 
-@pytest.fixture
-def one_version_db(tmp_path, small_ds):
+@pytest.fixture(scope="session")
+def _one_version_template(tmp_path_factory, small_ds) -> Path:
+    """Built once per worker through the real ingest; tests get their own copy of the checkpointed file."""
     from tests.conftest import build_warehouse
 
-    return build_warehouse(tmp_path / "w.duckdb", small_ds, versions=(1078,))
+    return build_warehouse(tmp_path_factory.mktemp("one_version") / "w.duckdb", small_ds, versions=(1078,))
+
+
+@pytest.fixture
+def one_version_db(tmp_path, _one_version_template) -> Path:
+    assert not _one_version_template.with_name("w.duckdb.wal").exists()  # the file alone is the warehouse
+    return Path(shutil.copy(_one_version_template, tmp_path / "w.duckdb"))
 
 
 def snapshot_state(path) -> tuple:
