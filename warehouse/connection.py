@@ -23,6 +23,9 @@ STORAGE_COMPATIBILITY = "v1.4.0"
 _LOCK_RE = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
+JOIN_KEYS_PUSHED = 2048
+
+
 def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -> duckdb.DuckDBPyConnection:
     path = Path(path)
     if path.is_dir():
@@ -52,6 +55,12 @@ def connect(path: Path | str, *, read_only: bool = True, create: bool = False) -
         # process whose config differs, so a notebook's own duckdb.connect(path) next to
         # warehouse.open(path) would fail. The setting is the file's database instance's, shared.
         con.execute(f"SET memory_limit = '{limit}'")
+    # A hash join whose build side has at most this many keys hands its probe-side scan the keys
+    # themselves (DuckDB's default: 50), which the zone maps of the root-ordered synapse rows and
+    # the id-ordered __fixed then skip on: the semi joins on the proofread cells (1,436 on
+    # minnie65_public) and the fixed columns of the synapses between them. proofread_synapses at
+    # 100 M rows: 3.6 -> 2.5 s (docs/benchmarks.md, section 8). A GLOBAL setting, like the limit.
+    con.execute(f"SET dynamic_or_filter_threshold = {JOIN_KEYS_PUSHED}")
     return con
 
 
