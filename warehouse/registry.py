@@ -165,6 +165,10 @@ _ENTRIES = (
     ),
 )
 
+# A split role's per-version rows are stored in one root order and copied in another (store.py).
+for _r in _ENTRIES:
+    if _r.split and len(_r.sorted_by) != 2:
+        raise ValueError(f"registry: split role {_r.name} must name two sort orders (sorted_by)")
 ROLES: dict[str, TableRole] = {r.name: r for r in _ENTRIES}
 ROLE_NAMES: tuple[str, ...] = tuple(ROLES)
 
