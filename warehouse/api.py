@@ -45,6 +45,7 @@ class Warehouse:
         self.config = config
         self.read_only = read_only
         self.upgraded = False  # opened for writing, and the schema or sql/ had to be (re-)applied
+        self.schema_before: int | None = None  # the file's schema version when it was opened
         self._copy = copy  # a lake warehouse's writer works in a copy of the catalog
         self.lake = schema.lake_path(con)  # the lake folder its raw layer is in, or None
 
@@ -207,6 +208,7 @@ def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse
     upgraded = False
     try:
         schema.check_file_schema(con, str(path), writable=not read_only)
+        before = schema.file_schema_version(con)
         cfg = datastack_config(schema.file_datastack(con))
         if not read_only:
             upgraded = schema.upgrade(con, cfg)
@@ -215,6 +217,7 @@ def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse
         raise
     wh = Warehouse(con, path, cfg, read_only)
     wh.upgraded = not read_only and upgraded
+    wh.schema_before = before
     return wh
 
 
@@ -274,6 +277,7 @@ def _open_lake_writer(path: Path, datastack: str | None, lake: str | None = None
     try:
         existed = work.exists()
         con = connect(work, read_only=False, create=True)
+        before = None  # a new catalog has no earlier schema
         try:
             if not existed:
                 cfg = datastack_config(datastack)
@@ -287,9 +291,11 @@ def _open_lake_writer(path: Path, datastack: str | None, lake: str | None = None
                         f"{path} holds datastack '{held}', not '{datastack}'; use another --db for {datastack}"
                     )
                 cfg = datastack_config(held)
+                before = schema.file_schema_version(con)
                 upgraded = schema.upgrade(con, cfg)
             wh = Warehouse(con, path, cfg, read_only=False, copy=copy)
             wh.upgraded = upgraded
+            wh.schema_before = before
             wh.store.clean()  # a killed writer's files no commit names; we hold the writer lock
             return wh
         except BaseException:

@@ -145,16 +145,25 @@ def upgrade(db) -> None:
     Example:
         mwh upgrade --db warehouse.duckdb
     """
+    from .. import schema
     from ..api import open as open_warehouse
 
     with open_warehouse(db_path(db), read_only=False) as wh:
-        upgraded = wh.upgraded
-    if upgraded:
+        upgraded, before = wh.upgraded, wh.schema_before
+    if not upgraded:
+        click.echo(f"{db_path(db)} is up to date", err=True)
+    elif before is not None and before < schema.SCHEMA_VERSION:
+        # Say so: a migration may rewrite stored rows (3 -> 4 re-sorts the synapse table's), which
+        # takes minutes on a full-size file, where re-applying views takes a second.
+        click.echo(
+            f"{db_path(db)}: migrated from warehouse schema {before} to {schema.SCHEMA_VERSION} (stored rows "
+            "rewritten where the layout changed, every value kept) and re-applied the views and macros of sql/",
+            err=True,
+        )
+    else:
         click.echo(
             f"{db_path(db)}: migrated and re-applied the views and macros of sql/ (no data changed)", err=True
         )
-    else:
-        click.echo(f"{db_path(db)} is up to date", err=True)
 
 
 SCOPE_WORDS = {
