@@ -30,6 +30,12 @@ from ingest.synthetic import SyntheticDatastack
 
 DEMO_VERSIONS = (1078, 1181, 1300)
 ROOT = Path(__file__).resolve().parent.parent
+# A worker that has talked to a Spark Connect server holds gRPC channels, and gRPC's fork handlers
+# then run in every child it forks before exec: its poller finds its epoll fd closed and prints an
+# "epoll_wait error: Bad file descriptor" line into the mwh subprocess's stderr (grpc/grpc#43055),
+# which broke the one-line-error checks depending on which tests a worker ran first. Read when
+# grpc loads, so set before any test imports pyspark.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 @pytest.fixture(autouse=True, scope="session")
