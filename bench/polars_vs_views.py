@@ -88,28 +88,25 @@ def pl_proofread_cell_types(d: Path):
     return pl_proofread_neurons(d).join(pl_cell_types(d), on="pt_root_id", how="left")
 
 
-def pl_partners(d: Path, root: int):
+def _pl_partners(d: Path, root: int, me: str, other: str):
+    """One root's partners by synapse count: the rows where `me` is the root, grouped by `other`."""
     import polars as pl
 
     return (
         pl.scan_parquet(d / "synapses.parquet")
-        .filter(pl.col("pre_pt_root_id") == root)
-        .group_by("post_pt_root_id")
+        .filter(pl.col(me) == root)
+        .group_by(other)
         .agg(pl.len().alias("syn_count"), pl.col("size").sum().alias("size_sum"))
-        .sort(["syn_count", "post_pt_root_id"], descending=[True, False])
+        .sort(["syn_count", other], descending=[True, False])
     )
+
+
+def pl_partners(d: Path, root: int):
+    return _pl_partners(d, root, "pre_pt_root_id", "post_pt_root_id")
 
 
 def pl_partners_input(d: Path, root: int):
-    import polars as pl
-
-    return (
-        pl.scan_parquet(d / "synapses.parquet")
-        .filter(pl.col("post_pt_root_id") == root)
-        .group_by("pre_pt_root_id")
-        .agg(pl.len().alias("syn_count"), pl.col("size").sum().alias("size_sum"))
-        .sort(["syn_count", "pre_pt_root_id"], descending=[True, False])
-    )
+    return _pl_partners(d, root, "post_pt_root_id", "pre_pt_root_id")
 
 
 # ------------------------------------------------------------------------------------ children
