@@ -73,8 +73,9 @@ def append_batches(
     st.extra["narrow"] = narrow is not None
     appender = wh.store.appender(role, sid, version, st)
     _timed(read(narrow), appender.append, st, lambda rows: on_batch(name, rows) if on_batch else None)
-    if narrow is not None and appender.missing_fixed():
-        st.extra["second_pass_ids"] = appender.missing_fixed()
+    missing = appender.missing_fixed() if narrow is not None else 0
+    if missing:
+        st.extra["second_pass_ids"] = missing
         _timed(read(None), appender.append_fixed, st, lambda rows: None)
     t0 = time.monotonic()
     appender.finish(label)
