@@ -73,7 +73,6 @@ SCALAR_MACROS = ("voxel_um", "depth_um")
 # How register_lake reads a table: Spark's Delta source, or the committed version's Parquet files.
 READERS = ("delta", "parquet")
 DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|by_post|datastack|warehouse|filter)\.(\w+)\s*\}\}")
 _TABLE_MACRO = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)\s*\((?P<params>[^)]*)\)\s+AS\s+TABLE\s+(?P<body>.*?);\s*(?:COMMENT|\Z)",
     re.S | re.I,
@@ -119,7 +118,9 @@ def render(text: str, manifest: dict) -> str:
 
     def sub(m: re.Match) -> str:
         kind, name = m.group(1), m.group(2)
-        if kind in ("raw", "rows", "by_post"):  # a lake keeps each role whole: one relation for all three
+        if kind in sqlfiles.TABLE_KINDS:  # a lake keeps each role whole: one relation, as LakeLayout
+            if kind == "fixed":
+                raise WarehouseError(f"SQL reads {{{{fixed.{name}}}}}, which a lake does not have")
             return f"raw_{name}"
         if kind == "filter":  # the datastack's proofread filter, as the DuckDB view applies it
             spec = json.loads(settings[f"warehouse.{name}_filter"][1])
@@ -133,7 +134,7 @@ def render(text: str, manifest: dict) -> str:
             raise WarehouseError(f"SQL refers to unknown setting '{key}'")
         return _literal(*settings[key])
 
-    return _PLACEHOLDER.sub(sub, text)
+    return sqlfiles.PLACEHOLDER.sub(sub, text)
 
 
 def _scalar_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]]:

@@ -27,7 +27,9 @@ from .store import TableLayout
 
 LAYERS = ("macros", "staging", "analysis")
 TABLE_KINDS = ("raw", "rows", "fixed", "by_post")  # {{kind.role}}: TableLayout.relation
-_PLACEHOLDER = re.compile(r"\{\{\s*(raw|rows|fixed|by_post|datastack|warehouse|filter)\.(\w+)\s*\}\}")
+PLACEHOLDER = re.compile(
+    r"\{\{\s*(" + "|".join((*TABLE_KINDS, "datastack", "warehouse", "filter")) + r")\.(\w+)\s*\}\}"
+)
 # meta.warehouse keys a file may template (the viewer links' layer sources).
 SETTING_KEYS = ("segmentation_source", "image_source", "proofread_filter")
 
@@ -85,7 +87,7 @@ def render(text: str, layouts: dict[str, TableLayout], settings: dict[str, objec
             raise WarehouseError(f"SQL refers to unknown table role '{role}'")
         return layouts[role].relation(kind)
 
-    return _PLACEHOLDER.sub(sub, text)
+    return PLACEHOLDER.sub(sub, text)
 
 
 def _predicate(spec: object, name: str) -> str:
@@ -143,7 +145,7 @@ def roles_of(files: list[SqlFile] | None = None) -> dict[str, tuple[str, ...]]:
     deps = dependencies(files)
     direct = {
         f.name: {
-            m.group(2) for m in _PLACEHOLDER.finditer(_without_comments(f.text)) if m.group(1) in TABLE_KINDS
+            m.group(2) for m in PLACEHOLDER.finditer(_without_comments(f.text)) if m.group(1) in TABLE_KINDS
         }
         for f in files
     }
