@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import child_step, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import child_step, disk_bytes, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 DUMP_TABLE = "synapses_pni_2_v1_filtered_view"
 VERSION = 1
@@ -104,10 +104,6 @@ def write_inputs(rows: int, data: Path) -> tuple[Path, Path, float, float]:
     return dump, export, t1 - t0, time.perf_counter() - t1
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -125,7 +121,7 @@ def main() -> None:
         "write_dump_s": dump_s,
         "write_delta_s": delta_s,
         "csv_gz_bytes": (dump / f"{DUMP_TABLE}.csv.gz").stat().st_size,
-        "delta_bytes": _size(export),
+        "delta_bytes": disk_bytes(export),
     }
     for name, argv in [
         ("delta_reader", ["child-delta-read", str(export)]),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, child_step, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import REPO, child_step, disk_bytes, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 TABLE = "synapses_pni_2_v1_filtered_view"
 FULL_TABLE_ROWS = 337_000_000
@@ -143,10 +143,6 @@ def child_views(db: str, version_arg: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- main
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) if path.exists() else 0
-
-
 def _shell_time(cmd: str) -> tuple[float, float]:
     """Wall and CPU seconds of a shell command (the CPU of the pipeline's processes included)."""
     step = run_child(["bash", "-c", cmd], expect_json=False)
@@ -182,7 +178,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
         "inner_s": b.out["seconds"],
         "cpu_s": b.cpu_s,
         "peak_mb": b.peak_mb,
-        "bytes": _size(bdb),
+        "bytes": disk_bytes(bdb),
     }
     bdb.unlink(missing_ok=True)
 
@@ -200,7 +196,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
         **w.out,
         "cpu_s": w.cpu_s,
         "peak_mb": w.peak_mb,
-        "bytes": _size(wdb),
+        "bytes": disk_bytes(wdb),
     }
 
     print(f"[{rows:,}] zstd Parquet of the same rows ...", file=sys.stderr)
@@ -218,7 +214,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
         v1 = base / "v1"
         if not (v1 / f"{TABLE}.csv.gz").exists():
             gen.write(v1, 1)
-        before = _size(wdb)
+        before = disk_bytes(wdb)
         print(f"[{rows:,}] second version ...", file=sys.stderr)
         s = run_child(python(__file__, "child-ingest", str(wdb), str(v1), "2"))
         res["second"] = {
@@ -226,7 +222,7 @@ def run_size(rows: int, data: Path, second: bool, keep: bool) -> dict:
             **s.out,
             "cpu_s": s.cpu_s,
             "peak_mb": s.peak_mb,
-            "added_bytes": _size(wdb) - before,
+            "added_bytes": disk_bytes(wdb) - before,
         }
         v2 = run_child(python(__file__, "child-views", str(wdb), "2"))
         res["second"]["views"] = v2.out

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import child_step, emit, fmt_mb, machine, python, run_child  # noqa: E402
+from bench.measure import child_step, disk_bytes, emit, fmt_mb, machine, python, run_child  # noqa: E402
 
 DUMP_TABLE = "synapses_pni_2_v1_filtered_view"
 SYNAPSES = "synapses_pni_2"
@@ -211,12 +211,6 @@ def child_sail(lake: str, db: str, version_arg: str, root_arg: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- main
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
-
-
 def write_inputs(rows: int, base: Path) -> dict:
     import numpy as np
 
@@ -251,7 +245,7 @@ def run_size(rows: int, data: Path, keep: bool) -> dict:
     print(f"[{rows:,}] inputs ...", file=sys.stderr, flush=True)
     res: dict = {"rows": rows, "inputs_written_s": write_inputs(rows, base)}
     res["csv_gz_bytes"] = (base / "dump_v1" / f"{DUMP_TABLE}.csv.gz").stat().st_size
-    res["export_bytes"] = _size(base / "export")
+    res["export_bytes"] = disk_bytes(base / "export")
     stores = {"file": (base / "file.duckdb", "-"), "lake": (base / "lake.duckdb", str(base / "lake"))}
     for db, lake in [
         *stores.values(),
@@ -268,7 +262,7 @@ def run_size(rows: int, data: Path, keep: bool) -> dict:
         res[f"dump_{name}"] = _step(
             f"dump v1 -> {name}", ["child-dump", str(db), lake, str(base / "dump_v1"), "1"]
         )
-        res[f"dump_{name}"]["bytes"] = _size(db) + (_size(Path(lake)) if lake != "-" else 0)
+        res[f"dump_{name}"]["bytes"] = disk_bytes(db) + (disk_bytes(Path(lake)) if lake != "-" else 0)
     for name, db, lake in (
         ("file", base / "delta_file.duckdb", "-"),
         ("lake", base / "delta_lake.duckdb", str(base / "delta_lake")),
@@ -279,11 +273,13 @@ def run_size(rows: int, data: Path, keep: bool) -> dict:
     for name, (db, _) in stores.items():
         res[f"views_{name}"] = _step(f"views on {name}", ["child-views", str(db), "1"])
     for name, (db, lake) in stores.items():
-        before = _size(db) + (_size(Path(lake)) if lake != "-" else 0)
+        before = disk_bytes(db) + (disk_bytes(Path(lake)) if lake != "-" else 0)
         res[f"second_{name}"] = _step(
             f"dump v2 -> {name}", ["child-dump", str(db), lake, str(base / "dump_v2"), "2"]
         )
-        res[f"second_{name}"]["added_bytes"] = _size(db) + (_size(Path(lake)) if lake != "-" else 0) - before
+        res[f"second_{name}"]["added_bytes"] = (
+            disk_bytes(db) + (disk_bytes(Path(lake)) if lake != "-" else 0) - before
+        )
     root = res["views_file"]["root"]
     res["sail"] = _step(
         "Sail and DuckDB on the lake",

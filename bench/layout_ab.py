@@ -24,11 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import REPO, machine, run_child  # noqa: E402
-
-
-def _size(db: Path) -> int:
-    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+from bench.measure import REPO, disk_bytes, machine, run_child  # noqa: E402
 
 
 def _fmt(x: float, unit: str) -> str:
@@ -60,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.unlink()
             script = [sys.executable, str(code / "bench" / "dump_ingest.py"), "child-ingest", str(db)]
             first = run_child([*script, str(base / "v0"), "1"])
-            size1 = _size(db)
+            size1 = disk_bytes(db)
             second = run_child([*script, str(base / "v1"), "2"])
             res[label].append(
                 {
@@ -71,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     "second_s": second.seconds,
                     "second_cpu_s": second.cpu_s,
                     "second_peak_mb": second.peak_mb,
-                    "bytes_after_second": _size(db),
+                    "bytes_after_second": disk_bytes(db),
                     "rows": first.out["rows"],
                 }
             )

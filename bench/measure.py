@@ -131,5 +131,13 @@ def machine() -> str:
     )
 
 
+def disk_bytes(path: Path) -> int:
+    """What a result takes on disk: every file under a folder (a lake, an export), or a file with
+    its siblings (a DuckDB file's .wal; its .tmp spill folder is not counted)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
 def fmt_mb(mb: float) -> str:
     return f"{mb:,.0f} MB"
