@@ -180,7 +180,8 @@ def test_partners_checks_still_stand(two_snapshots):
 
 def _make_schema_3(wh) -> None:
     """Turn this file back into what schema 3 wrote: size in __fixed, __rows (snapshot_id,
-    version, id, pre, post) in id order, no copy, schema_version 3."""
+    version, id, pre, post) in id order, no copy, meta.current_snapshots a view (as schemas 1-4
+    had it), schema_version 3."""
     wh.con.execute(f"ALTER TABLE {FIXED} ADD COLUMN size BIGINT")
     wh.con.execute(
         f"UPDATE {FIXED} f SET size = r.size FROM (SELECT DISTINCT id, size FROM {ROWS}) r WHERE r.id = f.id"
@@ -195,7 +196,18 @@ def _make_schema_3(wh) -> None:
         f"CREATE VIEW {RAW} AS SELECT r.snapshot_id, r.version, f.*, r.pre_pt_root_id, r.post_pt_root_id "
         f"FROM {ROWS} r JOIN {FIXED} f USING (id)"
     )
+    wh.con.execute(
+        "DROP TABLE meta.current_snapshots; CREATE VIEW meta.current_snapshots AS "
+        "SELECT * FROM meta.snapshots WHERE status = 'complete' QUALIFY role IN ('synapses') "
+        "OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1"
+    )
     wh.con.execute("UPDATE meta.warehouse SET value = '3' WHERE key = 'schema_version'")
+
+
+def _current_snapshots_is_a_table(con) -> bool:
+    return con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = 'current_snapshots'"
+    ).fetchall() == [(1,)]
 
 
 def test_dump_force_and_migration_keep_the_copy_equal_to_the_rows(tmp_path):
@@ -221,7 +233,8 @@ def test_dump_force_and_migration_keep_the_copy_equal_to_the_rows(tmp_path):
         raw_before = wh.con.execute("SELECT * FROM stg_synapses ORDER BY version, id").fetchall()
         _make_schema_3(wh)
     with warehouse.open_for_datastack(db, "demo") as wh:  # opening for writing migrates, in one transaction
-        assert schema.file_schema_version(wh.con) == schema.SCHEMA_VERSION == 4
+        assert schema.file_schema_version(wh.con) == schema.SCHEMA_VERSION == 5
+        assert _current_snapshots_is_a_table(wh.con)
         _check_copy_matches_rows(wh)
         _check_sorted(wh)
         cols = [r[0] for r in wh.con.execute(f"DESCRIBE {FIXED}").fetchall()]

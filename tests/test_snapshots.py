@@ -106,6 +106,18 @@ def view_counts(wh) -> list[tuple]:
     ).fetchall()
 
 
+def assert_current_is_the_newest_complete(wh) -> None:
+    """meta.current_snapshots, a table the catalog rewrites, against its definition worked out here
+    from meta.snapshots: the newest complete snapshot per (role, version), every complete one for
+    the synapse table; whole rows, so no column of it is stale either."""
+    expected = wh.con.execute(
+        "SELECT * FROM meta.snapshots WHERE status = 'complete' AND (role = 'synapses' OR snapshot_id IN "
+        "(SELECT arg_max(snapshot_id, (finished_at, snapshot_id)) FROM meta.snapshots WHERE status = 'complete' "
+        "GROUP BY role, version)) ORDER BY snapshot_id"
+    ).fetchall()
+    assert wh.con.execute("SELECT * FROM meta.current_snapshots ORDER BY snapshot_id").fetchall() == expected
+
+
 def test_interrupted_snapshot_resumes_with_only_the_missing_chunks(tmp_path, small_ds):
     ref_path, path = tmp_path / "ref.duckdb", tmp_path / "w.duckdb"
     with warehouse.open_for_datastack(ref_path, "demo") as ref:
@@ -132,6 +144,7 @@ def test_interrupted_snapshot_resumes_with_only_the_missing_chunks(tmp_path, sma
         again = CountingSource(small_ds)
         [outcome] = ingest_version(wh, again, 1181, opts(roles=["synapses"]))
         assert outcome.action == "resumed"
+        assert_current_is_the_newest_complete(wh)
         assert again.fetches == total - 4, "a resume fetches only the chunks it does not have"
         assert table_rows(wh, "synapses_pni_2") == expected
         assert wh.con.execute("SELECT count(*) FROM stage.synapses_pni_2").fetchall()[0][0] == 0
@@ -153,6 +166,9 @@ def test_rerun_is_a_no_op_and_force_replaces_atomically(tmp_path, small_ds):
             "SELECT status, count(*) FROM meta.snapshots GROUP BY 1 ORDER BY 1"
         ).fetchall()
         assert statuses == [("complete", len(ROLE_NAMES)), ("replaced", len(ROLE_NAMES))]
+        assert_current_is_the_newest_complete(wh)
+        current = wh.con.execute("SELECT snapshot_id FROM meta.current_snapshots ORDER BY 1").fetchall()
+        assert current == sorted((o.snapshot_id,) for o in forced)
 
 
 def test_failures_leave_earlier_snapshots_untouched(tmp_path, small_ds):
@@ -170,6 +186,7 @@ def test_failures_leave_earlier_snapshots_untouched(tmp_path, small_ds):
         )
         assert after == before
         assert wh.con.execute("SELECT count(*) FROM stg_synapses WHERE version = 1181").fetchall()[0][0] == 0
+        assert_current_is_the_newest_complete(wh)
 
 
 def test_transient_errors_are_retried(tmp_path, small_ds):

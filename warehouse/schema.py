@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from . import __version__, extra_tables, registry
+from . import __version__, extra_tables, registry, snapshots
 from .config import DatastackConfig
 from .connection import fetch_one, transaction
 from .errors import SchemaMismatch
@@ -21,10 +21,11 @@ from .sqlfiles import apply_all, changed_objects, sql_hash
 from .store import DuckStore, TableLayout, split_tables_ddl, write_sorted_rows
 
 # 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role; 4: the synapse table's
-# per-version rows sorted by root id, with size, and their copy in post root order (warehouse/store.py).
-SCHEMA_VERSION = 4
+# per-version rows sorted by root id, with size, and their copy in post root order (warehouse/store.py);
+# 5: meta.current_snapshots a table kept by warehouse/snapshots.py, not a view.
+SCHEMA_VERSION = 5
 
-META_DDL_TEMPLATE = """
+META_DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS stage;
@@ -51,23 +52,7 @@ CREATE TABLE IF NOT EXISTS meta.snapshot_roots (snapshot_id INTEGER, covered_roo
     PRIMARY KEY (snapshot_id, covered_root_id));
 COMMENT ON TABLE meta.snapshot_roots IS
     'Root ids whose every synapse (both directions) a synapse snapshot holds: its proofread cells or --root-ids.';
-CREATE OR REPLACE VIEW meta.current_snapshots AS
-    SELECT * FROM meta.snapshots WHERE status = 'complete'
-    QUALIFY role IN {accumulating}
-        OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1;
-COMMENT ON VIEW meta.current_snapshots IS
-    'The snapshots each view reads for a (table role, version): the newest complete one, or for the synapse table every complete one (their rows add up, each synapse once).';
 """
-
-
-def _meta_ddl() -> str:
-    """The meta schema, with the roles whose snapshots add up written in from the registry."""
-    roles = (
-        "(" + ", ".join(f"'{r}'" for r in registry.accumulating()) + ")"
-        if registry.accumulating()
-        else "('')"
-    )
-    return META_DDL_TEMPLATE.replace("{accumulating}", roles)
 
 
 def store_for(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> DuckStore:
@@ -90,7 +75,8 @@ def lake_path(con: duckdb.DuckDBPyConnection) -> str | None:
 
 def create(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig, lake: str | None = None) -> None:
     with transaction(con):
-        con.execute(_meta_ddl())
+        con.execute(META_DDL)
+        snapshots.create_current(con)
         con.execute(
             "INSERT INTO meta.warehouse VALUES ('schema_version', ?), ('datastack', ?), ('created_at', ?), "
             "('created_by', ?)",
@@ -158,7 +144,7 @@ def file_datastack(con: duckdb.DuckDBPyConnection) -> str:
 def _add_version_kind(con: duckdb.DuckDBPyConnection) -> None:
     """Schema 1 -> 2: live snapshots (warehouse/live.py) are told apart from materializations by
     `meta.versions.kind`; every version a schema-1 file knows came from the server, so it is
-    'materialized'. The column gets the same definition as in META_DDL_TEMPLATE, so a migrated file and a
+    'materialized'. The column gets the same definition as in META_DDL, so a migrated file and a
     new one are alike."""
     con.execute("ALTER TABLE meta.versions ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'materialized'")
     con.execute("UPDATE meta.versions SET kind = 'materialized' WHERE kind IS NULL")
@@ -213,10 +199,17 @@ def _root_ordered_rows(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f'ALTER TABLE {layout.fixed_table} DROP COLUMN "{c}"')
 
 
+def _current_snapshots_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 4 -> 5: `meta.current_snapshots` becomes a table kept by warehouse/snapshots.py; the
+    view of that name goes and the table is filled from `meta.snapshots`."""
+    snapshots.create_current(con)
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _add_version_kind,
     2: _nothing_but_new_tables,
     3: _root_ordered_rows,
+    4: _current_snapshots_table,
 }
 
 
@@ -279,7 +272,8 @@ def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
             MIGRATIONS[version](con)
             version += 1
         con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
-        con.execute(_meta_ddl())
+        con.execute(META_DDL)
+        snapshots.create_current(con)  # 4 -> 5: the table that replaced the view
         store_for(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
         _apply_sql(con, cfg)
     return True

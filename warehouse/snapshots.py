@@ -6,6 +6,11 @@ goes `incomplete` -> `complete` (or `failed`, or later `replaced` by `--force`),
 the row cap, replaced by two halves). The job decides *when* each change happens; this module is
 *how* it is written, so the catalog has one writer and the store (warehouse/store.py) one for rows.
 
+`meta.current_snapshots`, the snapshots the views read, is a table this module rewrites after every
+change to `meta.snapshots`, in the same transaction (`refresh_current`). It was a view with a
+window over `meta.snapshots`; every staging view and check names it, so a one-neuron lookup planned
+that window a dozen times: 25 % of `partners`' time (docs/benchmarks.md, section 9).
+
 Functions that change a row take no transaction of their own unless they say so: the job wraps a
 chunk's rows and its `done` mark in one transaction (warehouse.connection.transaction).
 """
@@ -20,7 +25,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from . import __version__
+from . import __version__, registry
 from .connection import fetch_one, transaction
 
 
@@ -107,6 +112,7 @@ def start(con: duckdb.DuckDBPyConnection, new: NewSnapshot, chunks: Sequence[dic
                 "INSERT INTO meta.snapshot_roots SELECT ?, unnest(?::BIGINT[])",
                 [sid, sorted(set(new.covers))],
             )
+        refresh_current(con)
     return sid
 
 
@@ -114,10 +120,12 @@ def note(con: duckdb.DuckDBPyConnection, sid: int, message: str) -> None:
     """Why a run stopped, for mwh status; the file itself may be what failed, so errors are dropped."""
     with contextlib.suppress(duckdb.Error):
         con.execute("UPDATE meta.snapshots SET message = ? WHERE snapshot_id = ?", [message, sid])
+        refresh_current(con)
 
 
 def set_expected(con: duckdb.DuckDBPyConnection, sid: int, rows: int | None) -> None:
     con.execute("UPDATE meta.snapshots SET expected_rows = ? WHERE snapshot_id = ?", [rows, sid])
+    refresh_current(con)
 
 
 def mark_complete(con: duckdb.DuckDBPyConnection, sid: int, rows: int) -> None:
@@ -126,10 +134,12 @@ def mark_complete(con: duckdb.DuckDBPyConnection, sid: int, rows: int) -> None:
         "WHERE snapshot_id = ?",
         [rows, _now(), sid],
     )
+    refresh_current(con)
 
 
 def mark_replaced(con: duckdb.DuckDBPyConnection, sid: int) -> None:
     con.execute("UPDATE meta.snapshots SET status = 'replaced' WHERE snapshot_id = ?", [sid])
+    refresh_current(con)
 
 
 def mark_failed(con: duckdb.DuckDBPyConnection, sid: int, message: str) -> None:
@@ -137,6 +147,7 @@ def mark_failed(con: duckdb.DuckDBPyConnection, sid: int, message: str) -> None:
         "UPDATE meta.snapshots SET status = 'failed', finished_at = ?, message = ? WHERE snapshot_id = ?",
         [_now(), message, sid],
     )
+    refresh_current(con)
 
 
 def forget(con: duckdb.DuckDBPyConnection, sid: int) -> None:
@@ -144,6 +155,39 @@ def forget(con: duckdb.DuckDBPyConnection, sid: int) -> None:
     con.execute("DELETE FROM meta.chunks WHERE snapshot_id = ?", [sid])
     con.execute("DELETE FROM meta.snapshot_roots WHERE snapshot_id = ?", [sid])
     con.execute("DELETE FROM meta.snapshots WHERE snapshot_id = ?", [sid])
+    refresh_current(con)
+
+
+def refresh_current(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite `meta.current_snapshots` from `meta.snapshots` (a few rows per version).
+
+    The newest complete snapshot of each (role, version), or for a role whose snapshots add up
+    (registry `accumulates`: the synapse table's partial snapshots) every complete one."""
+    roles = ", ".join(f"'{r}'" for r in registry.accumulating()) or "''"
+    con.execute("DELETE FROM meta.current_snapshots")
+    con.execute(
+        "INSERT INTO meta.current_snapshots BY NAME SELECT * FROM meta.snapshots WHERE status = 'complete' "
+        f"QUALIFY role IN ({roles}) "
+        "OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1"
+    )
+
+
+def create_current(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.current_snapshots` as a table with `meta.snapshots`' columns, filled: in a new file,
+    and in schema 4 -> 5, where it replaces the view of that name (IF NOT EXISTS otherwise)."""
+    was_view = fetch_one(
+        con,
+        "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'meta' AND view_name = 'current_snapshots'",
+    )[0]
+    if was_view:
+        con.execute("DROP VIEW meta.current_snapshots")
+    con.execute("CREATE TABLE IF NOT EXISTS meta.current_snapshots AS SELECT * FROM meta.snapshots LIMIT 0")
+    con.execute(
+        "COMMENT ON TABLE meta.current_snapshots IS 'The snapshots each view reads for a (table role, version): "
+        "the newest complete one, or for the synapse table every complete one (their rows add up, each synapse "
+        "once). Rewritten from meta.snapshots with every change to it, in the same transaction.'"
+    )
+    refresh_current(con)
 
 
 # ------------------------------------------------------------------------------------- chunks

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import api
+from . import api, snapshots
 from .connection import fetch_one, transaction
 from .errors import WarehouseError
 from .matrix import refresh_matrix
@@ -94,6 +94,7 @@ def _copy_meta(old: api.Warehouse, new: api.Warehouse, sids: list[int]) -> None:
                 )
             finally:
                 n.unregister("mwh_meta_copy")
+        snapshots.refresh_current(n)  # the catalog rows came in whole, not through snapshots.py's steps
         top = max(sids, default=0)
         n.execute("DROP SEQUENCE IF EXISTS meta.snapshot_ids")
         n.execute(f"CREATE SEQUENCE meta.snapshot_ids START {top + 1}")
