@@ -64,6 +64,7 @@ VIEWS = (
     "stg_synapse_roots_by_post",
     "stg_cell_types_auto",
     "stg_cell_types_manual",
+    "proofread_roots",
     "proofread_neurons",
     "proofread_synapses",
     "connections",

@@ -32,7 +32,7 @@ FROM (
         SELECT
             count(*) > 0 AS proofread, arg_min(strategy_axon, id) AS strategy_axon,
             arg_min(pt_position_x, id) AS x, arg_min(pt_position_y, id) AS y, arg_min(pt_position_z, id) AS z
-        FROM proofread_neurons WHERE version = v AND pt_root_id = root_id
+        FROM stg_proofreading WHERE version = v AND pt_root_id = root_id AND {{filter.proofread}}
     ) pr,
     (
         SELECT

@@ -8,6 +8,9 @@
 -- order, so one root's rows are a row group or two, not a scan of the version.
 -- Usage: FROM partners(864691135808473885, 1181);  FROM partners(864691135808473885, 1181, direction := 'input');
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
+-- The proofread flag is a LEFT JOIN on proofread_roots (one row per root), not a correlated EXISTS
+-- over proofread_neurons: planning that cost 10 ms a call, more than finding the partners
+-- (docs/benchmarks.md, section 9). Not an IN either: Sail cannot run an IN subquery in a SELECT list.
 -- The checks stand in a branch of their own (UNION ALL, last): DuckDB prunes a plan whose table
 -- statistics prove no row can match (a root id outside the column's min/max), and a check inside
 -- that plan would then never run; the ORDER BY makes both branches finish before any row is out.
@@ -16,7 +19,7 @@ SELECT * FROM (
 SELECT
     g.partner_root_id, direction AS direction, g.syn_count, g.size_sum,
     t.cell_type AS partner_cell_type,
-    EXISTS (SELECT 1 FROM proofread_neurons p WHERE p.version = v AND p.pt_root_id = g.partner_root_id) AS partner_proofread
+    pr.pt_root_id IS NOT NULL AS partner_proofread
 FROM (
     SELECT partner_root_id, count(*) AS syn_count, sum(size)::BIGINT AS size_sum
     FROM (
@@ -31,6 +34,7 @@ FROM (
     GROUP BY partner_root_id
 ) g
 LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id
+LEFT JOIN (SELECT p.pt_root_id FROM proofread_roots p WHERE p.version = v) pr ON pr.pt_root_id = g.partner_root_id
 UNION ALL
 SELECT NULL::BIGINT, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, NULL::BOOLEAN
 WHERE NOT (

@@ -33,8 +33,8 @@ SELECT
 FROM (
     SELECT
         c.*,
-        c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_neurons WHERE version = v2) AS by_root,
-        CASE WHEN c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_neurons WHERE version = v2)
+        c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_roots WHERE version = v2) AS by_root,
+        CASE WHEN c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_roots WHERE version = v2)
              THEN c.pt_root_id ELSE c.nucleus_id END AS match_id
     FROM proofread_cell_state c
     WHERE c.version = v1
@@ -44,8 +44,8 @@ FROM (
 FULL OUTER JOIN (
     SELECT
         c.*,
-        c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_neurons WHERE version = v1) AS by_root,
-        CASE WHEN c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_neurons WHERE version = v1)
+        c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_roots WHERE version = v1) AS by_root,
+        CASE WHEN c.nucleus_id IS NULL OR c.pt_root_id IN (SELECT pt_root_id FROM proofread_roots WHERE version = v1)
              THEN c.pt_root_id ELSE c.nucleus_id END AS match_id
     FROM proofread_cell_state c
     WHERE c.version = v2

@@ -6,7 +6,7 @@
 -- Grain: one row per proofread cell per version.
 CREATE OR REPLACE VIEW proofread_nuclei AS
 WITH cells AS (
-    SELECT DISTINCT version, pt_root_id FROM proofread_neurons
+    SELECT version, pt_root_id FROM proofread_roots
 )
 SELECT
     c.version, c.pt_root_id,

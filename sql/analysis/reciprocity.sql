@@ -10,7 +10,7 @@
 -- Grain: one row per version.
 CREATE OR REPLACE VIEW reciprocity AS
 WITH cells AS (
-    SELECT version, count(DISTINCT pt_root_id) AS cells FROM proofread_neurons GROUP BY version
+    SELECT version, count(DISTINCT pt_root_id) AS cells FROM proofread_roots GROUP BY version
 ),
 edges AS (
     SELECT version, count(*) AS connected_pairs FROM connections GROUP BY version

@@ -10,7 +10,7 @@ SELECT
     n.version, n.nucleus_id, n.pt_root_id,
     n.pt_root_id = root_id AS same_root,
     EXISTS (
-        SELECT 1 FROM proofread_neurons p WHERE p.version = n.version AND p.pt_root_id = n.pt_root_id
+        SELECT 1 FROM proofread_roots p WHERE p.version = n.version AND p.pt_root_id = n.pt_root_id
     ) AS proofread
 FROM nucleus_roots n
 WHERE n.nucleus_id IN (SELECT nucleus_id FROM nucleus_roots WHERE pt_root_id = root_id AND root_id <> 0)
