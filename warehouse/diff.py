@@ -9,11 +9,12 @@ counts cannot be compared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from . import snapshots
+
+if TYPE_CHECKING:  # polars is imported where a frame is made: mwh starts without it
+    import polars as pl
 
 CHANGES = ("same root", "root changed", "added", "lost")
 
@@ -65,7 +66,7 @@ def compare(wh: Any, v1: int, v2: int) -> VersionDiff:
             f"the synapse snapshots differ (v{v1}: {k1}, v{v2}: {k2}), so syn_in/syn_out changes mix "
             "edits with the query; re-ingest one with the other's --synapses option to compare them"
         )
-    several = cells.filter(pl.col("several_nuclei")).height if cells.height else 0
+    several = int(cells["several_nuclei"].sum()) if cells.height else 0
     if several:
         notes.append(
             f"{several} cell(s) sit on a root id with several nuclei; they are keyed by the smallest"

@@ -11,16 +11,18 @@ from __future__ import annotations
 import numbers
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from .errors import WarehouseError
 
 INT64_MAX = 2**63 - 1
 DIRECTIONS = ("output", "input")
 _DIGITS = re.compile(r"\d+")
+
+if TYPE_CHECKING:  # polars is imported where a frame is made: mwh starts without it
+    import polars as pl
 
 
 def parse_root_id(value: Any) -> int:
@@ -124,6 +126,8 @@ def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCar
 
 def _unknown_root_message(root: int, version: int, history: pl.DataFrame) -> str:
     """Say where the root does exist, and which root the same cell has at the asked version."""
+    import polars as pl
+
     msg = f"root id {root} is not in version {version} of this warehouse (no synapse, proofreading row or nucleus)"
     if history.height == 0:
         return msg + "; check the id, or that its synapses were snapshotted (mwh ingest --synapses partners)"

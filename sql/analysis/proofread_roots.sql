@@ -8,4 +8,4 @@ CREATE OR REPLACE VIEW proofread_roots AS
 SELECT DISTINCT version, pt_root_id
 FROM stg_proofreading
 WHERE {{filter.proofread}};
-COMMENT ON VIEW proofread_roots IS 'Root ids with a proofread axon (the datastack''s proofread filter) per version: the cells of proofread_neurons, without their other columns.';
+COMMENT ON VIEW proofread_roots IS 'Root ids with a proofread axon (the datastack''s proofread filter) per version, and no other column.';
