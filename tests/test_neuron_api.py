@@ -62,6 +62,20 @@ def test_neuron_card_from_python(demo_wh, busy_root):
     assert set(card.history["version"]) == {1078, 1181, 1300}
 
 
+@pytest.mark.parametrize("kind", ["arrow", "pandas"])
+def test_neuron_card_in_each_kind_of_frame_holds_the_same_rows(demo_wh, busy_root, kind):
+    """`mwh neuron` prints from arrow frames (it starts without polars); every kind answers alike."""
+    polars_card = demo_wh.neuron(busy_root, V, top=5)
+    card = demo_wh.neuron(busy_root, V, top=5, kind=kind)
+    assert card.summary == polars_card.summary
+    for part in ("outputs", "inputs", "history"):
+        frame = getattr(card, part)
+        rows = frame.to_pylist() if kind == "arrow" else frame.to_dict("records")
+        assert rows == getattr(polars_card, part).to_dicts(), part
+    with pytest.raises(WarehouseError, match="kind must be polars, pandas or arrow"):
+        demo_wh.neuron(busy_root, V, kind="numpy")
+
+
 @pytest.mark.parametrize("name", ["degrees", "changes"])
 def test_new_reports_are_altair_charts_that_render_offline(demo_wh, name, tmp_path):
     """render() serialises the chart with to_dict and draws the PNG from that spec with vl-convert.

@@ -22,6 +22,7 @@ from .catalog_copy import WorkingCopy
 from .config import DatastackConfig, datastack_config
 from .connection import connect, fetch_one
 from .errors import SchemaMismatch, WarehouseError
+from .frames import polars_as, relation_as
 from .registry import in_order
 from .sqlfiles import view_roles
 from .store import DuckStore
@@ -108,7 +109,7 @@ class Warehouse:
 
     def view(self, name: str, version: int | None = None, *, kind: str = "polars") -> Any:
         """A view at a version as a polars (default), pandas or arrow table."""
-        return _as(self.relation(name, version), kind)
+        return relation_as(self.relation(name, version), kind)
 
     def view_names(self) -> list[str]:
         rows = self.con.execute(
@@ -134,7 +135,7 @@ class Warehouse:
         rel = self.con.sql(query, params=params)
         if rel is None:
             raise WarehouseError("the query returned no result (a statement, not a SELECT)")
-        return _as(rel, kind)
+        return relation_as(rel, kind)
 
     def partners(
         self,
@@ -148,13 +149,14 @@ class Warehouse:
         """A neuron's partners by synapse count (the partners macro); direction 'output' or 'input'."""
         from .neuron import partners
 
-        return _convert(partners(self, root_id, version, direction, top), kind)
+        return partners(self, root_id, version, direction, top, kind=kind)
 
-    def neuron(self, root_id: int | str, version: int, *, top: int = 20):
-        """A NeuronCard: the neuron's summary, top partners each way, and its root ids at other versions."""
+    def neuron(self, root_id: int | str, version: int, *, top: int = 20, kind: str = "polars"):
+        """A NeuronCard: the neuron's summary, top partners each way, and its root ids at other
+        versions (the frames as polars, pandas or arrow)."""
         from .neuron import neuron_card
 
-        return neuron_card(self, root_id, version, top)
+        return neuron_card(self, root_id, version, top, kind=kind)
 
     def diff(self, v1: int, v2: int, *, kind: str = "polars") -> Any:
         """Proofread cells between two versions, keyed on nucleus id: same root, root changed, added, lost.
@@ -163,7 +165,7 @@ class Warehouse:
         """
         from .diff import compare
 
-        return _convert(compare(self, v1, v2).cells, kind)
+        return polars_as(compare(self, v1, v2).cells, kind)
 
 
 def _report_builder():
@@ -176,27 +178,6 @@ def _report_builder():
             "reinstall microns-warehouse with pip"
         )
     return next(iter(found)).load()
-
-
-def _as(rel: duckdb.DuckDBPyRelation, kind: str) -> Any:
-    if kind == "polars":
-        return rel.pl()
-    if kind == "pandas":
-        return rel.df()
-    if kind == "arrow":
-        return rel.to_arrow_table()
-    raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
-
-
-def _convert(frame: Any, kind: str) -> Any:
-    """A polars frame in the kind asked for, so every method takes the same `kind` argument."""
-    if kind == "polars":
-        return frame
-    if kind == "pandas":
-        return frame.to_pandas()
-    if kind == "arrow":
-        return frame.to_arrow()
-    raise WarehouseError(f"kind must be polars, pandas or arrow, not {kind!r}")
 
 
 def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse:  # noqa: A001

@@ -11,18 +11,16 @@ from __future__ import annotations
 import numbers
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from .errors import WarehouseError
+from .frames import arrow_as, check_kind, relation_as
 
 INT64_MAX = 2**63 - 1
 DIRECTIONS = ("output", "input")
 _DIGITS = re.compile(r"\d+")
-
-if TYPE_CHECKING:  # polars is imported where a frame is made: mwh starts without it
-    import polars as pl
 
 
 def parse_root_id(value: Any) -> int:
@@ -61,9 +59,10 @@ class NeuronCard:
     root_id: int
     version: int
     summary: dict[str, Any]  # one row of the neuron_summary macro
-    outputs: pl.DataFrame  # top partners, from the partners macro
-    inputs: pl.DataFrame
-    history: pl.DataFrame  # root_history: the same nuclei at every version
+    # The frames are of the kind asked for (frames.KINDS): polars unless told otherwise.
+    outputs: Any  # top partners, from the partners macro
+    inputs: Any
+    history: Any  # root_history: the same nuclei at every version
 
     @property
     def known(self) -> bool:
@@ -73,19 +72,26 @@ class NeuronCard:
 
 
 def partners(
-    wh: Any, root_id: Any, version: int, direction: str = "output", top: int | None = None
-) -> pl.DataFrame:
+    wh: Any,
+    root_id: Any,
+    version: int,
+    direction: str = "output",
+    top: int | None = None,
+    *,
+    kind: str = "polars",
+) -> Any:
     """The partners macro for one root id and direction, largest first (all partners unless `top`)."""
     root = parse_root_id(root_id)
     check_direction(direction)
+    check_kind(kind)
     wh.require(version, wh.roles_for("partners"))
     sql = f"FROM partners({root:d}, {int(version):d}, direction := '{direction}')"
     if top is not None:
         sql += f" LIMIT {int(top):d}"
-    return _frame(wh, sql)
+    return _frame(wh, sql, kind)
 
 
-def _frame(wh: Any, sql: str) -> pl.DataFrame:
+def _frame(wh: Any, sql: str, kind: str) -> Any:
     """A macro's answer; its own refusals (unknown root id, synapses not all held) become a
     one-line WarehouseError carrying the macro's message, which names the command to run.
 
@@ -94,19 +100,20 @@ def _frame(wh: Any, sql: str) -> pl.DataFrame:
     values, so DuckDB cannot skip row groups on the root id: partners took 55 ms bound against
     36 ms literal at 10 M rows (docs/benchmarks.md)."""
     try:
-        return wh.con.sql(sql).pl()
+        return relation_as(wh.con.sql(sql), kind)
     except duckdb.InvalidInputException as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WarehouseError(text.removeprefix("Invalid Input Error: ")) from None
 
 
-def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCard:
+def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20, *, kind: str = "polars") -> NeuronCard:
     """The neuron's summary, its `top` partners each way and its history; refuses an unknown root."""
     root = parse_root_id(root_id)
+    check_kind(kind)
     wh.require(version, wh.roles_for("partners", "neuron_summary", "root_history"))
-    history = _frame(wh, f"FROM root_history({root:d})")  # fails for a root no version knows
+    history = _frame(wh, f"FROM root_history({root:d})", "arrow")  # fails for a root no version knows
     try:
-        summary = _frame(wh, f"FROM neuron_summary({root:d}, {int(version):d})").to_dicts()[0]
+        summary = _frame(wh, f"FROM neuron_summary({root:d}, {int(version):d})", "arrow").to_pylist()[0]
     except WarehouseError as exc:
         if "is not in version" not in str(exc):
             raise
@@ -115,24 +122,24 @@ def neuron_card(wh: Any, root_id: Any, version: int, top: int = 20) -> NeuronCar
         root_id=root,
         version=version,
         summary=summary,
-        outputs=partners(wh, root, version, "output", top),
-        inputs=partners(wh, root, version, "input", top),
-        history=history,
+        outputs=partners(wh, root, version, "output", top, kind=kind),
+        inputs=partners(wh, root, version, "input", top, kind=kind),
+        history=arrow_as(history, kind),
     )
     if not card.known:
         raise WarehouseError(_unknown_root_message(root, version, history))
     return card
 
 
-def _unknown_root_message(root: int, version: int, history: pl.DataFrame) -> str:
-    """Say where the root does exist, and which root the same cell has at the asked version."""
-    import polars as pl
-
+def _unknown_root_message(root: int, version: int, history: Any) -> str:
+    """Say where the root does exist, and which root the same cell has at the asked version
+    (`history`: root_history's rows as an arrow table)."""
     msg = f"root id {root} is not in version {version} of this warehouse (no synapse, proofreading row or nucleus)"
-    if history.height == 0:
+    rows = history.to_pylist()
+    if not rows:
         return msg + "; check the id, or that its synapses were snapshotted (mwh ingest --synapses partners)"
-    seen = sorted(set(history.filter(pl.col("same_root"))["version"].to_list()))
-    now = history.filter(pl.col("version") == version)["pt_root_id"].unique().sort().to_list()
+    seen = sorted({r["version"] for r in rows if r["same_root"]})
+    now = sorted({r["pt_root_id"] for r in rows if r["version"] == version})
     where = f"; it is a root at version {', '.join(map(str, seen))}" if seen else ""
     if now:
         return (

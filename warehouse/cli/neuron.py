@@ -10,11 +10,11 @@ from .common import DEFAULT_REPORTS, ROOT_ID, cli, db_option, db_path
 
 
 def _partner_lines(frame, total: int, direction: str) -> list[str]:
-    """Plain aligned columns: easier to read and to paste than a boxed table."""
+    """Plain aligned columns: easier to read and to paste than a boxed table (`frame`: arrow)."""
     head = "inputs (pre-synaptic partners)" if direction == "input" else "outputs (post-synaptic partners)"
-    lines = [f"top {frame.height} {head} of {total:,}:"]
+    lines = [f"top {frame.num_rows} {head} of {total:,}:"]
     lines.append(f"  {'partner_root_id':>20}  {'synapses':>8}  {'cell type':<14} proofread")
-    for row in frame.iter_rows(named=True):
+    for row in frame.to_pylist():
         kind = row["partner_cell_type"] or "-"
         lines.append(
             f"  {row['partner_root_id']:>20}  {row['syn_count']:>8,}  {kind:<14} {'yes' if row['partner_proofread'] else 'no'}"
@@ -63,7 +63,7 @@ def neuron(db, root_id, version, top, out, no_report) -> None:
     from ..api import open as open_warehouse
 
     with open_warehouse(db_path(db)) as wh:
-        card = wh.neuron(root_id, version, top=top)
+        card = wh.neuron(root_id, version, top=top, kind="arrow")  # arrow: printing needs no polars
         s = card.summary
         lines = [f"neuron {card.root_id} at version {version} ({wh.datastack})"]
         lines.append(f"  proofread:    {'yes (' + str(s['strategy_axon']) + ')' if s['proofread'] else 'no'}")
@@ -82,13 +82,11 @@ def neuron(db, root_id, version, top, out, no_report) -> None:
             f"{s['syn_out']:,} out onto {s['output_partners']:,} partners"
             + (f", {s['autapses']:,} autapses" if s["autapses"] else "")
         )
-        others = card.history.filter(card.history["version"] != version)
-        if others.height:
-            seen = ", ".join(
-                f"v{v} {r}"
-                for v, r in others.select("version", "pt_root_id").unique().sort("version").iter_rows()
-            )
-            lines.append(f"  same nucleus: {seen}")
+        others = sorted(
+            {(r["version"], r["pt_root_id"]) for r in card.history.to_pylist() if r["version"] != version}
+        )
+        if others:
+            lines.append(f"  same nucleus: {', '.join(f'v{v} {r}' for v, r in others)}")
         if s["neuroglancer_url"]:
             lines.append(f"  neuroglancer: {s['neuroglancer_url']}")
         lines.append("")
