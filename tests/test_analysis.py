@@ -201,9 +201,10 @@ def test_neuroglancer_links_point_at_the_cell_and_the_synapse(demo_wh, raw):
     cfg = datastack_config("demo")
     prf = raw["proofreading"].set_index("pt_root_id")
     cells = demo_wh.sql(
-        "SELECT pt_root_id, neuroglancer_url FROM proofread_neurons WHERE version = $v ORDER BY id LIMIT 5",
+        "SELECT pt_root_id, neuroglancer_url FROM proofread_neurons WHERE version = $v ORDER BY id",
         {"v": V},
     )
+    assert cells.height > 100  # every cell: the link is a template the root and position go into
     for root, url in cells.iter_rows():
         state = _state(url, cfg.viewer_site)
         seg = [layer for layer in state["layers"] if layer["name"] == "seg"][0]
@@ -226,6 +227,20 @@ def test_neuroglancer_links_point_at_the_cell_and_the_synapse(demo_wh, raw):
     assert state["navigation"]["pose"]["position"]["voxelCoordinates"] == [
         int(syn[f"ctr_pt_position_{a}"]) for a in "xyz"
     ]
+
+
+def test_neuroglancer_links_without_a_root_or_a_position(demo_wh):
+    """Root 0 selects no segment, a NULL coordinate is null in the state, other numbers are kept."""
+    cfg = datastack_config("demo")
+    for args, segments, position in (
+        ("0, 1, 2, 3", [], [1, 2, 3]),
+        ("NULL, 1, 2, 3", [], [1, 2, 3]),
+        ("42, NULL, 2, 3", ["42"], [None, 2, 3]),
+        ("42, 1.5, -2, 3", ["42"], [1.5, -2, 3]),
+    ):
+        state = _state(demo_wh.sql(f"SELECT neuroglancer_url({args})").item(), cfg.viewer_site)
+        assert state["layers"][-1]["segments"] == segments, args
+        assert state["navigation"]["pose"]["position"]["voxelCoordinates"] == position, args
 
 
 def test_neuron_summary_matches_raw_rows(demo_wh, raw, oracle):

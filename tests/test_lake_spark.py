@@ -114,7 +114,8 @@ def test_spark_refuses_what_it_cannot_answer(spark_lake):
 def test_spark_reads_a_lake_warehouse_fed_only_some_roles(tmp_path: Path, spark_session):  # noqa: F811
     """A lake warehouse that holds only synapses and proofreading (a dump of those two) registers in
     Spark; its views give DuckDB's rows, and both refuse to answer for a version whose tables a view
-    reads are not all there (here: no nucleus table), instead of answering short."""
+    reads are not all there (here: proofread_neurons' nucleus table), instead of answering short.
+    proofread_synapses needs only the two tables (it reads proofread_roots), and answers."""
     from ingest.dump_ingest import ingest_dump
     from ingest.synthetic_dumps import SyntheticSynapses
 
@@ -131,9 +132,11 @@ def test_spark_reads_a_lake_warehouse_fed_only_some_roles(tmp_path: Path, spark_
             expected = wh.sql(f"SELECT * FROM {view} WHERE version = 1").sort(key)
             assert expected.height > 0
             assert_frame_equal(_frame(spark_session.table(view).where("version = 1")).sort(key), expected)
+        assert wh.view("proofread_synapses", 1).height > 0
         with pytest.raises(VersionNotSnapshotted, match="no nucleus snapshot"):
-            wh.view("proofread_synapses", 1)
+            wh.view("proofread_neurons", 1)
+    assert sl.view("proofread_synapses", 1).count() > 0
     with pytest.raises(
         WarehouseError, match="needs the nucleus table.* run: mwh ingest --datastack demo --version 1"
     ):
-        sl.view("proofread_synapses", 1)
+        sl.view("proofread_neurons", 1)

@@ -18,10 +18,13 @@ SELECT
     n.nucleus_id, coalesce(n.n_nuclei, 0) AS n_nuclei
 FROM stg_proofreading p
 LEFT JOIN (
-    SELECT version, pt_root_id, min(nucleus_id) AS nucleus_id, count(*) AS n_nuclei
-    FROM stg_nucleus
-    WHERE pt_root_id <> 0
-    GROUP BY version, pt_root_id
+    -- Only the proofread cells' nuclei are counted: grouping the whole nucleus table first took
+    -- 120 of 170 ms at 10x the notebook (940 k nuclei against 14 k cells).
+    SELECT s.version, s.pt_root_id, min(s.nucleus_id) AS nucleus_id, count(*) AS n_nuclei
+    FROM stg_nucleus s
+    SEMI JOIN proofread_roots r ON r.version = s.version AND r.pt_root_id = s.pt_root_id
+    WHERE s.pt_root_id <> 0
+    GROUP BY s.version, s.pt_root_id
 ) n ON n.version = p.version AND n.pt_root_id = p.pt_root_id
 WHERE {{filter.proofread}};
 COMMENT ON VIEW proofread_neurons IS 'Cells with a proofread axon (the datastack''s proofread filter, status_axon = ''t'') per version; positions in voxels and um, depth_um below the pia; nucleus_id.';
