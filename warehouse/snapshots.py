@@ -158,35 +158,38 @@ def forget(con: duckdb.DuckDBPyConnection, sid: int) -> None:
     refresh_current(con)
 
 
+_CURRENT_COMMENT = (
+    "The snapshots each view reads for a (table role, version): the newest complete one, or for the "
+    "synapse table every complete one (their rows add up, each synapse once). Rewritten from "
+    "meta.snapshots with every change to it, in the same transaction."
+)
+
+
 def refresh_current(con: duckdb.DuckDBPyConnection) -> None:
     """Rewrite `meta.current_snapshots` from `meta.snapshots` (a few rows per version).
 
     The newest complete snapshot of each (role, version), or for a role whose snapshots add up
     (registry `accumulates`: the synapse table's partial snapshots) every complete one."""
     roles = ", ".join(f"'{r}'" for r in registry.accumulating()) or "''"
-    con.execute("DELETE FROM meta.current_snapshots")
+    # One statement, so it is atomic even outside a transaction (note() runs in none): a DELETE
+    # and an INSERT would let a view see the table empty in between, if the second failed.
     con.execute(
-        "INSERT INTO meta.current_snapshots BY NAME SELECT * FROM meta.snapshots WHERE status = 'complete' "
+        "CREATE OR REPLACE TABLE meta.current_snapshots AS SELECT * FROM meta.snapshots WHERE status = 'complete' "
         f"QUALIFY role IN ({roles}) "
         "OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1"
     )
+    con.execute(f"COMMENT ON TABLE meta.current_snapshots IS '{_CURRENT_COMMENT}'")
 
 
 def create_current(con: duckdb.DuckDBPyConnection) -> None:
-    """`meta.current_snapshots` as a table with `meta.snapshots`' columns, filled: in a new file,
-    and in schema 4 -> 5, where it replaces the view of that name (IF NOT EXISTS otherwise)."""
+    """`meta.current_snapshots` as a table, filled: in a new file, and in schema 4 -> 5, where it
+    replaces the view of that name."""
     was_view = fetch_one(
         con,
         "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'meta' AND view_name = 'current_snapshots'",
     )[0]
     if was_view:
         con.execute("DROP VIEW meta.current_snapshots")
-    con.execute("CREATE TABLE IF NOT EXISTS meta.current_snapshots AS SELECT * FROM meta.snapshots LIMIT 0")
-    con.execute(
-        "COMMENT ON TABLE meta.current_snapshots IS 'The snapshots each view reads for a (table role, version): "
-        "the newest complete one, or for the synapse table every complete one (their rows add up, each synapse "
-        "once). Rewritten from meta.snapshots with every change to it, in the same transaction.'"
-    )
     refresh_current(con)
 
 
