@@ -8,7 +8,7 @@ then, alternating A/B in one run, times each step in a fresh child process (cold
 query of the process, the OS page cache shared by both):
 
   polars   scan_parquet(...) ... .collect()
-  view     the view or macro read into polars (what Warehouse.view returns)
+  view     Warehouse.view(step, version) / Warehouse.partners(root, version): a polars frame
   pandas   read_parquet + the notebook's pandas code (--pandas; it loads whole tables)
 
     python bench/polars_vs_views.py --db W.duckdb --version 1181 --data /work/bench-data/pq10x
@@ -37,14 +37,6 @@ STEPS = (
     "partners_input",
 )
 ROLES = ("proofreading", "synapses", "cell_types_manual", "cell_types_auto")
-VIEW_SQL = {
-    "proofread_neurons": "SELECT * FROM proofread_neurons WHERE version = $v",
-    "proofread_synapses": "SELECT * FROM proofread_synapses WHERE version = $v",
-    "cell_types": "SELECT * FROM cell_types WHERE version = $v",
-    "proofread_cell_types": "SELECT * FROM proofread_cell_types WHERE version = $v",
-    "partners": "FROM partners($root, $v)",
-    "partners_input": "FROM partners($root, $v, direction := 'input')",
-}
 
 
 # ----------------------------------------------------------------------------- polars, lazily
@@ -121,17 +113,19 @@ def child_polars(step: str, data: str, root: str) -> None:
 
 
 def child_view(step: str, db: str, root: str, version: str) -> None:
+    """The step as a user of the Python API asks for it: `Warehouse.partners` (which writes the
+    checked root id into the SQL) or `Warehouse.view` (the view filtered to the version)."""
     import polars  # noqa: F401
 
     import warehouse
 
     with warehouse.open(Path(db)) as wh:
-        sql = VIEW_SQL[step]
-        params: dict = {"v": int(version)}
-        if "$root" in sql:
-            params["root"] = int(root)
         t0 = time.perf_counter()
-        frame = wh.con.sql(sql, params=params).pl()
+        if step.startswith("partners"):
+            direction = "input" if step == "partners_input" else "output"
+            frame = wh.partners(int(root), int(version), direction)
+        else:
+            frame = wh.view(step, int(version))
         emit({"seconds": time.perf_counter() - t0, "rows": frame.height})
 
 
