@@ -188,8 +188,7 @@ def open(path: Path | str | None = None, *, read_only: bool = True) -> Warehouse
     con = connect(path, read_only=read_only)
     upgraded = False
     try:
-        schema.check_file_schema(con, str(path), writable=not read_only)
-        before = schema.file_schema_version(con)
+        before = schema.check_file_schema(con, str(path), writable=not read_only)
         cfg = datastack_config(schema.file_datastack(con))
         if not read_only:
             upgraded = schema.upgrade(con, cfg)
@@ -265,14 +264,13 @@ def _open_lake_writer(path: Path, datastack: str | None, lake: str | None = None
                 schema.create(con, cfg, lake=lake)
                 upgraded = True
             else:
-                schema.check_file_schema(con, str(path), writable=True)
+                before = schema.check_file_schema(con, str(path), writable=True)
                 held = schema.file_datastack(con)
                 if datastack is not None and held != datastack:
                     raise SchemaMismatch(
                         f"{path} holds datastack '{held}', not '{datastack}'; use another --db for {datastack}"
                     )
                 cfg = datastack_config(held)
-                before = schema.file_schema_version(con)
                 upgraded = schema.upgrade(con, cfg)
             wh = Warehouse(con, path, cfg, read_only=False, copy=copy)
             wh.upgraded = upgraded

@@ -213,7 +213,9 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
 }
 
 
-def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> None:
+def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> int:
+    """The file's schema version, if this release can open it so; else a SchemaMismatch saying
+    what to run."""
     version = file_schema_version(con)
     if version is None:
         raise SchemaMismatch(f"{path} is a DuckDB file but not a microns-warehouse (no meta.warehouse table)")
@@ -240,6 +242,7 @@ def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bo
                 f"{path}: view(s) or macro(s) {', '.join(changed[:5])} were dropped or changed since they were "
                 f"applied; run 'mwh upgrade --db {path}' to re-create them (views only, no data)"
             )
+    return version
 
 
 def _missing_extra_views(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -273,7 +276,6 @@ def upgrade(con: duckdb.DuckDBPyConnection, cfg: DatastackConfig) -> bool:
             version += 1
         con.execute("UPDATE meta.warehouse SET value = ? WHERE key = 'schema_version'", [str(version)])
         con.execute(META_DDL)
-        snapshots.create_current(con)  # 4 -> 5: the table that replaced the view
         store_for(con, cfg).create_tables()  # 2 -> 3: the nucleus role's tables
         _apply_sql(con, cfg)
     return True
