@@ -38,6 +38,7 @@ from ingest.synthetic import (
     SYNAPSE_TABLE,
     SyntheticDatastack,
 )
+from tests.catalog_checks import assert_current_is_the_newest_complete
 from tests.cave_server import CaveTestServer
 from tests.conftest import build_warehouse
 from warehouse import schema
@@ -304,6 +305,7 @@ def test_the_same_time_again_is_a_no_op_and_another_time_gets_the_next_number(ds
     assert stored(path, "proofreading", LIVE + 1).equals(expected(ds, "proofreading", 1181))
     # a role that live snapshot lacks is named with the command that takes it: its time, not its number
     with warehouse.open(path) as wh:
+        assert_current_is_the_newest_complete(wh)  # meta.version_facts holds both numbers' times
         with pytest.raises(VersionNotSnapshotted, match="--timestamp 2025-01-01T00:00:00Z"):
             wh.view("proofread_synapses", version=LIVE + 1)
         with pytest.raises(

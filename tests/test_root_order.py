@@ -19,6 +19,7 @@ from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
 from ingest.synthetic import SyntheticDatastack
 from ingest.synthetic_dumps import write_datastack_version
+from tests.catalog_checks import assert_current_is_the_newest_complete
 from warehouse import schema
 
 V = 1181
@@ -181,7 +182,7 @@ def test_partners_checks_still_stand(two_snapshots):
 def _make_schema_3(wh) -> None:
     """Turn this file back into what schema 3 wrote: size in __fixed, __rows (snapshot_id,
     version, id, pre, post) in id order, no copy, meta.current_snapshots a view (as schemas 1-4
-    had it), schema_version 3."""
+    had it), no meta.version_facts (schema 6 added it), schema_version 3."""
     wh.con.execute(f"ALTER TABLE {FIXED} ADD COLUMN size BIGINT")
     wh.con.execute(
         f"UPDATE {FIXED} f SET size = r.size FROM (SELECT DISTINCT id, size FROM {ROWS}) r WHERE r.id = f.id"
@@ -201,6 +202,7 @@ def _make_schema_3(wh) -> None:
         "SELECT * FROM meta.snapshots WHERE status = 'complete' QUALIFY role IN ('synapses') "
         "OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1"
     )
+    wh.con.execute("DROP TABLE meta.version_facts")
     wh.con.execute("UPDATE meta.warehouse SET value = '3' WHERE key = 'schema_version'")
 
 
@@ -233,8 +235,9 @@ def test_dump_force_and_migration_keep_the_copy_equal_to_the_rows(tmp_path):
         raw_before = wh.con.execute("SELECT * FROM stg_synapses ORDER BY version, id").fetchall()
         _make_schema_3(wh)
     with warehouse.open_for_datastack(db, "demo") as wh:  # opening for writing migrates, in one transaction
-        assert schema.file_schema_version(wh.con) == schema.SCHEMA_VERSION == 5
+        assert schema.file_schema_version(wh.con) == schema.SCHEMA_VERSION == 6
         assert _current_snapshots_is_a_table(wh.con)
+        assert_current_is_the_newest_complete(wh)  # and meta.version_facts, which schema 6 adds
         _check_copy_matches_rows(wh)
         _check_sorted(wh)
         cols = [r[0] for r in wh.con.execute(f"DESCRIBE {FIXED}").fetchall()]

@@ -15,6 +15,7 @@ from ingest.plan import PlanOptions
 from ingest.retry import RetryPolicy
 from ingest.run import IngestOptions, ingest_version
 from ingest.sources.demo import DemoSource
+from tests.catalog_checks import assert_current_is_the_newest_complete
 from warehouse.errors import IngestInterrupted, RetryableSourceError, SourceError, WarehouseError
 from warehouse.registry import ROLE_NAMES
 
@@ -104,18 +105,6 @@ def view_counts(wh) -> list[tuple]:
         "SELECT 'synapses', version, count(*) FROM proofread_synapses GROUP BY ALL UNION ALL "
         "SELECT 'types', version, count(*) FROM cell_types GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()
-
-
-def assert_current_is_the_newest_complete(wh) -> None:
-    """meta.current_snapshots, a table the catalog rewrites, against its definition worked out here
-    from meta.snapshots: the newest complete snapshot per (role, version), every complete one for
-    the synapse table; whole rows, so no column of it is stale either."""
-    expected = wh.con.execute(
-        "SELECT * FROM meta.snapshots WHERE status = 'complete' AND (role = 'synapses' OR snapshot_id IN "
-        "(SELECT arg_max(snapshot_id, (finished_at, snapshot_id)) FROM meta.snapshots WHERE status = 'complete' "
-        "GROUP BY role, version)) ORDER BY snapshot_id"
-    ).fetchall()
-    assert wh.con.execute("SELECT * FROM meta.current_snapshots ORDER BY snapshot_id").fetchall() == expected
 
 
 def test_interrupted_snapshot_resumes_with_only_the_missing_chunks(tmp_path, small_ds):

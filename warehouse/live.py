@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from . import snapshots
 from .connection import fetch_one
 from .timestamps import as_utc
 
@@ -56,6 +57,7 @@ def live_version(con: duckdb.DuckDBPyConnection, datastack: str, at: datetime) -
             "VALUES (?, ?, ?, NULL, NULL, ?, 'live')",
             [datastack, version, as_utc(at), datetime.now(UTC)],
         )
+        snapshots.refresh_current(con)  # meta.version_facts holds the number's timestamp
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -72,6 +74,7 @@ def forget_if_unused(con: duckdb.DuckDBPyConnection, version: int) -> None:
             "AND NOT EXISTS (SELECT 1 FROM meta.snapshots WHERE version = ?)",
             [version, version],
         )
+        snapshots.refresh_current(con)
 
 
 def live_versions(con: duckdb.DuckDBPyConnection) -> dict[int, datetime]:

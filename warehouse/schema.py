@@ -22,8 +22,9 @@ from .store import DuckStore, TableLayout, split_tables_ddl, write_sorted_rows
 
 # 2: meta.versions.kind ('materialized' or 'live'); 3: the nucleus role; 4: the synapse table's
 # per-version rows sorted by root id, with size, and their copy in post root order (warehouse/store.py);
-# 5: meta.current_snapshots a table kept by warehouse/snapshots.py, not a view.
-SCHEMA_VERSION = 5
+# 5: meta.current_snapshots a table kept by warehouse/snapshots.py, not a view; 6: meta.version_facts,
+# kept with it, which the checks in sql/macros read.
+SCHEMA_VERSION = 6
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -205,11 +206,17 @@ def _current_snapshots_table(con: duckdb.DuckDBPyConnection) -> None:
     snapshots.create_current(con)
 
 
+def _version_facts_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 5 -> 6: `meta.version_facts`, filled from the catalog; no stored row changes."""
+    snapshots.refresh_current(con)
+
+
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _add_version_kind,
     2: _nothing_but_new_tables,
     3: _root_ordered_rows,
     4: _current_snapshots_table,
+    5: _version_facts_table,
 }
 
 

@@ -10,6 +10,9 @@ the row cap, replaced by two halves). The job decides *when* each change happens
 change to `meta.snapshots`, in the same transaction (`refresh_current`). It was a view with a
 window over `meta.snapshots`; every staging view and check names it, so a one-neuron lookup planned
 that window a dozen times: 25 % of `partners`' time (docs/benchmarks.md, section 9).
+`meta.version_facts`, rewritten with it, is one row per version of what the checks in sql/macros
+ask (the roles held, the synapse snapshots' kinds, a live snapshot's timestamp for the command to
+run), so that each check is one lookup to plan instead of two or three subqueries (section 10).
 
 Functions that change a row take no transaction of their own unless they say so: the job wraps a
 chunk's rows and its `done` mark in one transaction (warehouse.connection.transaction).
@@ -163,27 +166,52 @@ _CURRENT_COMMENT = (
     "synapse table every complete one (their rows add up, each synapse once). Rewritten from "
     "meta.snapshots with every change to it, in the same transaction."
 )
+_FACTS_COMMENT = (
+    "What the checks (require_snapshot, require_synapses_of, ingest_args) need to know of each version, "
+    "one row a version: the roles it holds, its synapse snapshots'' kinds, and for a live snapshot''s "
+    "number the mwh ingest arguments that take it again. Rewritten from meta.current_snapshots and "
+    "meta.versions with every change to either."
+)
+# A live snapshot's number is the file's own, so the command that takes it again names its time, in
+# UTC, to the microsecond when it has one (ingest_args in sql/macros reads the result).
+_LIVE_ARGS = (
+    "' --timestamp ' || strftime(make_timestamp(epoch_us(time_stamp)), '%Y-%m-%dT%H:%M:%S') "
+    "|| CASE WHEN epoch_us(time_stamp) % 1000000 = 0 THEN '' "
+    "ELSE '.' || lpad(CAST(epoch_us(time_stamp) % 1000000 AS VARCHAR), 6, '0') END || 'Z'"
+)
 
 
 def refresh_current(con: duckdb.DuckDBPyConnection) -> None:
-    """Rewrite `meta.current_snapshots` from `meta.snapshots` (a few rows per version).
+    """Rewrite `meta.current_snapshots` from `meta.snapshots` (a few rows per version), then
+    `meta.version_facts` from it and `meta.versions`' live rows.
 
     The newest complete snapshot of each (role, version), or for a role whose snapshots add up
     (registry `accumulates`: the synapse table's partial snapshots) every complete one."""
     roles = ", ".join(f"'{r}'" for r in registry.accumulating()) or "''"
-    # One statement, so it is atomic even outside a transaction (note() runs in none): a DELETE
-    # and an INSERT would let a view see the table empty in between, if the second failed.
+    # One statement each, so each is atomic even outside a transaction (note() runs in none, and
+    # changes no fact): a DELETE and an INSERT would let a view see the table empty in between.
     con.execute(
         "CREATE OR REPLACE TABLE meta.current_snapshots AS SELECT * FROM meta.snapshots WHERE status = 'complete' "
         f"QUALIFY role IN ({roles}) "
         "OR row_number() OVER (PARTITION BY role, version ORDER BY finished_at DESC, snapshot_id DESC) = 1"
     )
     con.execute(f"COMMENT ON TABLE meta.current_snapshots IS '{_CURRENT_COMMENT}'")
+    con.execute(
+        "CREATE OR REPLACE TABLE meta.version_facts AS SELECT version, "
+        "coalesce(list(DISTINCT role ORDER BY role) FILTER (WHERE role IS NOT NULL), []) AS roles, "
+        "string_agg(DISTINCT kind, ', ' ORDER BY kind) FILTER (WHERE role = 'synapses') AS synapse_kinds, "
+        "any_value(live_args) AS live_args FROM ("
+        "SELECT version, role, json_extract_string(query, '$.kind') AS kind, NULL AS live_args "
+        "FROM meta.current_snapshots "
+        f"UNION ALL SELECT version, NULL, NULL, {_LIVE_ARGS} FROM meta.versions WHERE kind = 'live'"
+        ") GROUP BY version ORDER BY version"
+    )
+    con.execute(f"COMMENT ON TABLE meta.version_facts IS '{_FACTS_COMMENT}'")
 
 
 def create_current(con: duckdb.DuckDBPyConnection) -> None:
-    """`meta.current_snapshots` as a table, filled: in a new file, and in schema 4 -> 5, where it
-    replaces the view of that name."""
+    """`meta.current_snapshots` and `meta.version_facts` as tables, filled: in a new file, in schema
+    4 -> 5, where the first replaces the view of that name, and in 5 -> 6, which adds the second."""
     was_view = fetch_one(
         con,
         "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'meta' AND view_name = 'current_snapshots'",

@@ -1,19 +1,10 @@
 -- Which mwh ingest arguments take a version again? ' --datastack D --version V', or for a live
 -- snapshot (meta.versions.kind = 'live', a number of the file's own) ' --datastack D --timestamp T'
--- with its time in UTC. The error messages of the other macros end with it. The datastack name
--- is written in as a literal: every subquery here is a join in the plan of each macro whose
--- error message uses it, planned even when no error is raised.
+-- with its time in UTC, which meta.version_facts holds (warehouse/snapshots.py writes it). The error
+-- messages of the other macros end with it: they read their version's facts row once and pass its
+-- live_args to ingest_args_of, since every subquery in a check is planned on every call that
+-- names the check, raised or not. The datastack name is written in as a literal for that reason.
 -- Usage: SELECT 'mwh ingest' || ingest_args(1181);
 CREATE OR REPLACE MACRO ingest_args(v) AS
-    ' --datastack ' || {{datastack.name}}
-    || coalesce(
-        (
-            SELECT ' --timestamp ' || strftime(make_timestamp(epoch_us(l.time_stamp)), '%Y-%m-%dT%H:%M:%S')
-                || CASE WHEN epoch_us(l.time_stamp) % 1000000 = 0 THEN ''
-                    ELSE '.' || lpad(CAST(epoch_us(l.time_stamp) % 1000000 AS VARCHAR), 6, '0') END
-                || 'Z'
-            FROM meta.versions l WHERE l.version = v AND l.kind = 'live'
-        ),
-        ' --version ' || v
-    );
+    ingest_args_of(v, (SELECT f.live_args FROM meta.version_facts f WHERE f.version = v));
 COMMENT ON MACRO ingest_args IS 'The mwh ingest arguments that take a version (or a live snapshot''s timestamp) again.';

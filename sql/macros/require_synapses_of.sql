@@ -6,8 +6,9 @@
 -- export), or a
 -- snapshot lists the root in meta.snapshot_roots (--synapses partners: every proofread cell;
 -- --root-ids: the ids given).
--- The snapshot's root list is a LEFT JOIN, not a nested EXISTS: each subquery is one more join
--- to plan on every call, and planning was most of partners' time (docs/benchmarks.md).
+-- The snapshot's root list is a LEFT JOIN, not a nested EXISTS, and the message reads the
+-- version's meta.version_facts row once: each subquery is one more join to plan on every call,
+-- raised or not, and planning was most of partners' time (docs/benchmarks.md, sections 9 and 10).
 -- Usage: SELECT require_synapses_of(864691135808473885, 1181);
 CREATE OR REPLACE MACRO require_synapses_of(root_id, v) AS
     CASE
@@ -26,13 +27,11 @@ CREATE OR REPLACE MACRO require_synapses_of(root_id, v) AS
                   OR r.snapshot_id IS NOT NULL
               )
         ) THEN true
-        ELSE error(
-            'version ' || v || ' holds only part of the synapses of root id ' || root_id || ' (synapse snapshots: '
-            || (
-                SELECT string_agg(DISTINCT json_extract_string(s.query, '$.kind'), ', ')
-                FROM meta.current_snapshots s WHERE s.role = 'synapses' AND s.version = v
-            )
-            || '); take them all with: mwh ingest' || ingest_args(v) || ' --root-ids ' || root_id
-        )
+        ELSE error((
+            SELECT 'version ' || v || ' holds only part of the synapses of root id ' || root_id
+                || ' (synapse snapshots: ' || any_value(f.synapse_kinds) || '); take them all with: mwh ingest'
+                || ingest_args_of(v, any_value(f.live_args)) || ' --root-ids ' || root_id
+            FROM meta.version_facts f WHERE f.version = v
+        ))
     END;
 COMMENT ON MACRO require_synapses_of IS 'true if the file holds every synapse of a root id at a version; else an error naming why and the mwh ingest command.';
