@@ -7,8 +7,10 @@ partners / neuron_summary must answer as a pandas groupby over the raw view's ro
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -21,6 +23,7 @@ from ingest.synthetic import SyntheticDatastack
 from ingest.synthetic_dumps import write_datastack_version
 from tests.catalog_checks import assert_current_is_the_newest_complete
 from warehouse import schema
+from warehouse.cli import main
 
 V = 1181
 RAW = 'raw."synapses_pni_2"'
@@ -245,3 +248,51 @@ def test_dump_force_and_migration_keep_the_copy_equal_to_the_rows(tmp_path):
         for d, rows in before.items():
             assert wh.con.execute(f"FROM partners({root}, {V}, direction := '{d}')").fetchall() == rows
         assert wh.con.execute("SELECT * FROM stg_synapses ORDER BY version, id").fetchall() == raw_before
+
+
+def test_upgrade_from_schema_5_adds_the_version_facts_and_says_no_row_changed(
+    two_snapshots, tmp_path, capsys
+):
+    """Schema 5 -> 6 only adds meta.version_facts: `mwh upgrade` says no stored row changed (3 -> 4
+    rewrote them, and says so), the facts equal their definition, and the checks that read them
+    answer and refuse as before."""
+    src, roots = two_snapshots
+    db = tmp_path / "w.duckdb"
+    shutil.copy(src, db)
+    with warehouse.open_for_datastack(db, "demo") as wh:
+        before = wh.con.execute(f"FROM partners({roots[0]}, {V})").fetchall()
+        # a cell with a nucleus whose synapses neither snapshot took whole: not proofread, not asked for
+        outside = wh.con.execute(
+            f"SELECT min(pt_root_id) FROM stg_nucleus WHERE version = {V} AND pt_root_id <> 0 "
+            "AND pt_root_id NOT IN (SELECT unnest(?)) AND pt_root_id NOT IN (SELECT pt_root_id FROM proofread_roots)",
+            [roots],
+        ).fetchall()[0][0]
+        wh.con.execute("DROP TABLE meta.version_facts")
+        wh.con.execute("UPDATE meta.warehouse SET value = '5' WHERE key = 'schema_version'")
+    with pytest.raises(SystemExit) as exit_:
+        main(["upgrade", "--db", str(db)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 0
+    assert "migrated from warehouse schema 5 to 6 (no stored row changed)" in err and "rewritten" not in err
+    with warehouse.open(db) as wh:
+        assert_current_is_the_newest_complete(wh)
+        assert wh.con.execute(f"FROM partners({roots[0]}, {V})").fetchall() == before
+        kinds = ", ".join(
+            sorted(
+                k
+                for (k,) in wh.con.execute(
+                    "SELECT DISTINCT json_extract_string(query, '$.kind') FROM meta.snapshots WHERE role = 'synapses'"
+                ).fetchall()
+            )
+        )
+        with pytest.raises(duckdb.InvalidInputException) as refused:
+            wh.con.execute(f"FROM partners({outside}, {V})").fetchall()
+        assert (
+            f"version {V} holds only part of the synapses of root id {outside} (synapse snapshots: {kinds}); "
+            f"take them all with: mwh ingest --datastack demo --version {V} --root-ids {outside}"
+        ) in str(refused.value)
+        with pytest.raises(
+            duckdb.InvalidInputException,
+            match=r"version 1 has no (synapses|proofreading) snapshot in this warehouse; run: mwh ingest --datastack demo --version 1$",
+        ):
+            wh.con.execute("FROM partners(5, 1)").fetchall()

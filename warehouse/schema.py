@@ -218,6 +218,14 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
     4: _current_snapshots_table,
     5: _version_facts_table,
 }
+# The migrations that rewrite stored rows (3 -> 4 re-sorts the synapse table's), which takes minutes
+# on a full-size file; the others add or rebuild catalog tables in a second.
+REWRITES_ROWS = frozenset({3})
+
+
+def rewrites_rows(before: int) -> bool:
+    """Does migrating a file of schema `before` to this one rewrite stored rows?"""
+    return any(v in REWRITES_ROWS for v in range(before, SCHEMA_VERSION))
 
 
 def check_file_schema(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool) -> int:
