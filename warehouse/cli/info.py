@@ -167,7 +167,8 @@ def upgrade(db) -> None:
         )
     else:
         click.echo(
-            f"{db_path(db)}: migrated and re-applied the views and macros of sql/ (no data changed)", err=True
+            f"{db_path(db)}: re-applied the views and macros of sql/ (the schema was current; no data changed)",
+            err=True,
         )
 
 
