@@ -1,18 +1,13 @@
 """The catalog tables the writers keep (`meta.current_snapshots`, `meta.version_facts`) against
 their definitions, worked out here from `meta.snapshots` and `meta.versions` without the SQL that
-writes them."""
+writes them. A live number's arguments are what `format_timestamp` gives, the form `--timestamp`
+accepts and the Python messages print."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC
 
-
-def live_args(ts) -> str:
-    """The mwh ingest arguments for a live snapshot at `ts`, in UTC, to the microsecond if it has one."""
-    ts = ts.astimezone(UTC)
-    micro = "" if ts.microsecond == 0 else f".{ts.microsecond:06d}"
-    return f" --timestamp {ts.strftime('%Y-%m-%dT%H:%M:%S')}{micro}Z"
+from warehouse.timestamps import format_timestamp
 
 
 def assert_current_is_the_newest_complete(wh) -> None:
@@ -37,7 +32,9 @@ def assert_current_is_the_newest_complete(wh) -> None:
     for version, ts in wh.con.execute(
         "SELECT version, time_stamp FROM meta.versions WHERE kind = 'live'"
     ).fetchall():
-        facts.setdefault(version, {"roles": set(), "kinds": set(), "live": None})["live"] = live_args(ts)
+        facts.setdefault(version, {"roles": set(), "kinds": set(), "live": None})["live"] = (
+            " --timestamp " + format_timestamp(ts)
+        )
     want = [
         (v, sorted(f["roles"]), ", ".join(sorted(f["kinds"])) or None, f["live"])
         for v, f in sorted(facts.items())
