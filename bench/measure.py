@@ -131,6 +131,18 @@ def machine() -> str:
     )
 
 
+def in_turn(con, queries: dict, rounds: int) -> dict:
+    """Seconds of each query on one connection, all of them in turn each round, so that none runs
+    warmer or on a quieter moment than the others: {key: [seconds, one per round]}."""
+    times: dict = {k: [] for k in queries}
+    for _ in range(rounds):
+        for key, sql in queries.items():
+            t0 = time.perf_counter()
+            con.execute(sql).fetchall()
+            times[key].append(time.perf_counter() - t0)
+    return times
+
+
 def disk_bytes(path: Path) -> int:
     """What a result takes on disk: every file under a folder (a lake, an export), or a file with
     its siblings (a DuckDB file's .wal; its .tmp spill folder is not counted)."""

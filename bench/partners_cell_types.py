@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import warehouse  # noqa: E402
-from bench.measure import machine  # noqa: E402
+from bench.measure import in_turn, machine  # noqa: E402
 from warehouse.sqlfiles import sql_files  # noqa: E402
 
 # The restriction of one type table, in each form; {t} is the staging view.
@@ -67,10 +66,11 @@ def partners_body() -> str:
 def install(con) -> dict[str, str]:
     """The temporary macros; returns {label: macro name} for the partners variants."""
     body = partners_body()
-    lookup = body[body.index("    FROM (\n        SELECT o.post_pt_root_id") : body.index("    ) syn\n") + 10]
+    start, end = "    FROM (\n        SELECT o.post_pt_root_id", "    ) syn\n"
     join = "LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id"
-    if join not in body or not lookup:
+    if start not in body or end not in body or join not in body:
         raise SystemExit("sql/analysis/partners.sql changed shape; update this benchmark")
+    lookup = body[body.index(start) : body.index(end) + len(end)]
     con.execute(PARTNER_SYNAPSES)
     names = {"the cell_types view (now)": "partners"}
     for i, (label, form) in enumerate(RESTRICTIONS.items()):
@@ -112,17 +112,12 @@ def main(argv: list[str] | None = None) -> int:
             want = con.execute(f"FROM partners({a.root:d}, {a.version:d}, direction := '{d}')").fetchall()
             if con.execute(q).fetchall() != want:
                 raise SystemExit(f"{label} ({d}) answers differently from partners")
-        times: dict[tuple[str, str], list[float]] = {k: [] for k in queries}
-        for _ in range(a.rounds + 2):
-            for k, q in queries.items():
-                t0 = time.perf_counter()
-                con.sql(q).to_arrow_table()
-                times[k].append((time.perf_counter() - t0) * 1000)
+        times = in_turn(con, queries, a.rounds + 2)
     print(f"{a.db}, version {a.version}, root {a.root}; medians of {a.rounds} (after 2 warm-up rounds)")
     print("| partners' cell types | output | input |")
     print("|---|---|---|")
     for label in names:
-        cells = [f"{statistics.median(times[(label, d)][2:]):.1f} ms" for d in ("output", "input")]
+        cells = [f"{statistics.median(times[(label, d)][2:]) * 1000:.1f} ms" for d in ("output", "input")]
         print(f"| {label} | {' | '.join(cells)} |")
     return 0
 

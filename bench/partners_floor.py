@@ -16,12 +16,11 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import machine  # noqa: E402
+from bench.measure import in_turn, machine  # noqa: E402
 
 
 def pieces(root: int, v: int) -> dict[str, str]:
@@ -77,13 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(machine(), file=sys.stderr)
     qs = pieces(a.root, a.version)
-    times: dict[str, list[float]] = {k: [] for k in qs}
     with warehouse.open(Path(a.db)) as wh:
-        for _ in range(a.reps):
-            for name, sql in qs.items():
-                t0 = time.perf_counter()
-                wh.con.execute(sql).fetchall()
-                times[name].append(time.perf_counter() - t0)
+        times = in_turn(wh.con, qs, a.reps)
         split = profile(wh.con, qs["partners (the whole macro)"], 10)
     print(
         f"load {os.getloadavg()[0]:.1f}; {a.db}, root {a.root}, version {a.version}; medians of {a.reps - 3}"
