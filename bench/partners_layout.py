@@ -1,7 +1,8 @@
 """Benchmark: one neuron at full scale, the root-ordered synapse layout against the one before it.
 
 Builds one version of N synthetic synapses (ingest/synthetic_dumps.py's SyntheticSynapses, with its
-proofreading table and a nucleus and cell-type row per proofread cell) through the store's appender,
+proofreading table, and nucleus and cell-type tables of minnie65_public's sizes: 94,000 nuclei, an
+automatic type for each, 2,000 manual types, 300 roots with two nuclei) through the store's appender,
 as a dump ingest does but without writing and parsing a CSV (the ingest itself is benchmarked in
 bench/dump_ingest.py). `--code DIR` builds with another checkout of the package (e.g. a worktree of
 the commit before the layout change), so the old and the new layout hold the same rows. Then,
@@ -31,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, os.environ.get("MWH_BENCH_CODE") or str(Path(__file__).resolve().parent.parent))
 
 VERSION = 1
@@ -41,53 +44,106 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) if path.exists() else 0
 
 
+# minnie65_public's sizes at v1181: ~94,000 nuclei with an automatic type, ~1,400 manual types.
+NUCLEI = 94_000
+MANUAL_OTHERS = 500
+TWO_NUCLEI = 300  # roots the automatic table holds twice (a merge error): cell_types drops them
+CELL_TYPES = np.array(["23P", "4P", "5P-IT", "5P-ET", "5P-NP", "6P-IT", "6P-CT", "BC", "MC", "BPC", "NGC"])
+
+
+def annotation_tables(gen, pr) -> dict:
+    """Nucleus and both cell-type tables of the real sizes, over this synapse world's cells.
+
+    Every proofread cell has a nucleus, an automatic and a manual type; the rest of the nuclei are
+    other cells of the world. The sizes matter: `partners` merges the version's cell types before
+    it joins them to a few hundred partners, so tables of the proofread cells only (1,500 rows)
+    would hide most of that cost.
+    """
+    import pyarrow as pa
+
+    from ingest.synthetic import AUTO_TYPES_TABLE, MANUAL_TYPES_TABLE, NUCLEUS_TABLE
+    from warehouse.registry import schema_of
+
+    rng = np.random.default_rng([gen.seed, 7])
+    roots = gen.roots(0)
+    proofread = pr.column("pt_root_id").to_numpy()
+    others = np.setdiff1d(roots, proofread)
+    nuclei = max(len(proofread), min(NUCLEI, len(roots) // 2))  # a small test build keeps the proportions
+    cell_roots = np.concatenate([proofread, rng.choice(others, nuclei - len(proofread), replace=False)])
+    n = len(cell_roots)
+    nucleus = {
+        "id": np.arange(1, n + 1, dtype=np.int64),
+        "pt_root_id": cell_roots,
+        "pt_supervoxel_id": rng.integers(70_000_000_000_000_000, 120_000_000_000_000_000, n),
+        **{
+            f"pt_position_{a}": rng.integers(lo, hi, n)
+            for a, lo, hi in (("x", 80_000, 400_000), ("y", 60_000, 330_000), ("z", 15_000, 27_000))
+        },
+        "volume": rng.uniform(100.0, 400.0, n),
+    }
+    created = pa.array(np.full(n, np.datetime64("2023-05-01T00:00:00", "us")), pa.timestamp("us", tz="UTC"))
+
+    def table(role: str, rows: np.ndarray, root_of: np.ndarray | None = None) -> pa.Table:
+        k = len(rows)
+        cols = {c: v[rows] for c, v in nucleus.items()}
+        if root_of is not None:
+            cols["pt_root_id"] = root_of
+        cols.update(
+            {
+                "created": created.take(pa.array(np.zeros(k, np.int64))),
+                "valid": pa.array(np.ones(k, bool)),
+                "superceded_id": pa.nulls(k, pa.int64()),
+                "target_id": nucleus["id"][rows],
+                "classification_system": pa.array(["aibs_neuronal"] * k),
+                "cell_type": pa.array(CELL_TYPES[rng.integers(0, len(CELL_TYPES), k)]),
+                "id_ref": nucleus["id"][rows],
+                "created_ref": created.take(pa.array(np.zeros(k, np.int64))),
+                "valid_ref": pa.array(np.ones(k, bool)),
+            }
+        )
+        if role != "nucleus":
+            cols["id"] = np.arange(1, k + 1, dtype=np.int64)
+        schema = schema_of(role)
+        return pa.table({c: cols[c] for c in schema.names}, schema=schema)
+
+    everyone = np.arange(n)
+    # TWO_NUCLEI roots get a second automatic row: another nucleus whose root is the same cell's
+    pairs = min(TWO_NUCLEI, (n - len(proofread)) // 4)
+    doubled = rng.choice(np.arange(len(proofread), n), pairs, replace=False)
+    into = rng.choice(np.arange(len(proofread), n), pairs, replace=False)
+    auto_rows = np.concatenate([everyone, doubled])
+    auto_roots = np.concatenate([cell_roots, cell_roots[into]])
+    manual_rows = np.concatenate(
+        [
+            np.arange(len(proofread)),
+            rng.choice(np.arange(len(proofread), n), min(MANUAL_OTHERS, n - len(proofread)), replace=False),
+        ]
+    )
+    return {
+        NUCLEUS_TABLE: table("nucleus", everyone),
+        MANUAL_TYPES_TABLE + "_merged": table("cell_types_manual", manual_rows),
+        AUTO_TYPES_TABLE + "_merged": table("cell_types_auto", auto_rows, auto_roots),
+    }
+
+
 # ----------------------------------------------------------------------------------- children
 def child_build(rows: str, db: str) -> None:
-    """One version: proofreading + empty nucleus / cell types from dumps, synapses appended."""
+    """One version: proofreading, nucleus and cell types from dumps, synapses appended."""
     import pyarrow as pa
 
     import warehouse
     from ingest.dump_ingest import ingest_dump
     from ingest.job import run_whole_file_snapshot
-    from ingest.synthetic import AUTO_TYPES_TABLE, MANUAL_TYPES_TABLE, NUCLEUS_TABLE
     from ingest.synthetic_dumps import SyntheticSynapses, write_table
     from ingest.whole_file import FileSource, file_request
-    from warehouse.registry import schema_of
 
     gen = SyntheticSynapses(int(rows))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, warehouse.open_for_datastack(Path(db), "demo") as wh:
         pr = gen.proofreading(0)
         write_table(tmp, "proofreading_status_and_strategy", pr)
-        # A nucleus and a type per proofread cell: what neuron_summary and partners look up.
-        n = pr.num_rows
-        common = {
-            "id": pa.array(range(1, n + 1), pa.int64()),
-            "created": pr.column("created"),
-            "valid": pr.column("valid"),
-            "volume": pa.array([250.0] * n),
-            **{
-                c: pr.column(c)
-                for c in ("pt_supervoxel_id", "pt_root_id", "pt_position_x", "pt_position_y", "pt_position_z")
-            },
-        }
-        for role, name in (
-            ("nucleus", NUCLEUS_TABLE),
-            ("cell_types_manual", MANUAL_TYPES_TABLE + "_merged"),
-            ("cell_types_auto", AUTO_TYPES_TABLE + "_merged"),
-        ):
-            schema = schema_of(role)
-            cols = {
-                **common,
-                "superceded_id": pa.nulls(n, pa.int64()),
-                "target_id": common["id"],
-                "classification_system": pa.array(["excitatory_neuron"] * n),
-                "cell_type": pa.array(["23P"] * n),
-                "id_ref": common["id"],
-                "created_ref": pr.column("created"),
-                "valid_ref": pr.column("valid"),
-            }
-            write_table(tmp, name, pa.table({c: cols[c] for c in schema.names}, schema=schema))
+        for name, table in annotation_tables(gen, pr).items():
+            write_table(tmp, name, table)
         ingest_dump(wh, Path(tmp), VERSION)
         layout = wh.store.layout("synapses")
         req = file_request(layout, VERSION, {"kind": "dump", "file": "synthetic"}, "synthetic")
