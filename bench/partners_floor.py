@@ -3,7 +3,8 @@
 `partners(root, v)` is the lookup plus the partners' cell types and proofread flag plus the checks
 that make its answer complete or an error (issue 11). This times each piece as a query of its own,
 the pieces in turn (so none is warmer than the others), and prints DuckDB's profiler split of the
-whole macro into binding, optimizing and execution: the figures behind docs/benchmarks.md section 9.
+whole macro into binding, optimizing and execution: the figures behind docs/benchmarks.md
+sections 9-11.
 
     python bench/partners_floor.py --db B.duckdb --version 1 --root 864691136166535180
 """
@@ -24,14 +25,15 @@ from bench.measure import in_turn, machine  # noqa: E402
 
 
 def pieces(root: int, v: int) -> dict[str, str]:
-    lookup = (
-        "(SELECT post_pt_root_id AS partner_root_id, count(*) AS syn_count FROM stg_synapse_roots "
-        f"WHERE version = {v} AND pre_pt_root_id = {root} GROUP BY 1) g"
-    )
+    syn = f"partner_synapses({root}, {v}, 'output')"
+    lookup = f"(SELECT partner_root_id, count(*) AS syn_count FROM {syn} GROUP BY 1) g"
     return {
         "partners (the whole macro)": f"FROM partners({root}, {v})",
         "the lookup alone": f"SELECT * FROM {lookup}",
-        "lookup + partner cell types": f"SELECT g.*, t.cell_type FROM {lookup} "
+        "lookup + partner cell types (as partners: cell_types_of the partner roots)": f"SELECT g.*, t.cell_type "
+        f"FROM {lookup} LEFT JOIN cell_types_of({v}, (SELECT list(DISTINCT s.partner_root_id) FROM {syn} s)) t "
+        "ON t.pt_root_id = g.partner_root_id",
+        "lookup + partner cell types (the whole cell_types view)": f"SELECT g.*, t.cell_type FROM {lookup} "
         f"LEFT JOIN cell_types t ON t.version = {v} AND t.pt_root_id = g.partner_root_id",
         "lookup + proofread flag": f"SELECT g.*, pr.pt_root_id IS NOT NULL FROM {lookup} "
         f"LEFT JOIN (SELECT pt_root_id FROM proofread_roots WHERE version = {v}) pr ON pr.pt_root_id = g.partner_root_id",

@@ -164,6 +164,73 @@ def test_partners_of_a_neuron(demo_wh, notebook, version):
         assert list(got["syn_count"]) == sorted(got["syn_count"], reverse=True)
 
 
+def _preferred_types(cell_types: pd.DataFrame) -> dict[int, str]:
+    """The notebook's merged table with the warehouse's one cell_type: the manual type where the
+    manual table has the root, else the automatic one (both already filled with 'unsure')."""
+    manual = cell_types["nucleus_id_manual"].notna()
+    preferred = cell_types["cell_type_manual"].where(manual, cell_types["cell_type_auto"])
+    return dict(zip(cell_types["pt_root_id"].astype(np.int64), preferred, strict=True))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_partners_carry_the_notebooks_cell_types(demo_wh, notebook, version):
+    """partners types only its partner roots (cell_types_of), not the whole merged view: each
+    partner's type must still be what the notebook's full outer merge gives it, or NULL."""
+    rows, nb = notebook[version]
+    types = _preferred_types(nb.cell_types)
+    for root in nb.proofread["pt_root_id"].iloc[[0, 17, 300]]:
+        for direction in ("output", "input"):
+            got = demo_wh.con.execute(
+                "SELECT partner_root_id, partner_cell_type FROM partners(?, ?, direction := ?)",
+                [int(root), version, direction],
+            ).fetchall()
+            assert got and any(t is not None for _, t in got)
+            assert {r: t for r, t in got} == {r: types.get(r) for r, _ in got}
+
+
+def test_cell_types_of_a_list_of_roots_is_the_notebooks_merge(demo_wh, notebook):
+    """The roots that test the merge: two nuclei on one root (dropped from that table), a root
+    only the manual table types, one only the automatic table types, and one in neither."""
+    _, nb = notebook[1181]
+    con = demo_wh.con
+    doubled = [
+        r
+        for (r,) in con.execute(
+            "SELECT pt_root_id FROM stg_cell_types_auto WHERE version = 1181 GROUP BY 1 HAVING count(*) > 1 ORDER BY 1"
+        ).fetchall()
+    ]
+    merged = nb.cell_types
+    manual_only = merged.loc[merged["nucleus_id_auto"].isna(), "pt_root_id"].astype(np.int64).iloc[0]
+    auto_only = merged.loc[merged["nucleus_id_manual"].isna(), "pt_root_id"].astype(np.int64).iloc[0]
+    untyped = con.execute(
+        "SELECT pt_root_id FROM stg_nucleus WHERE version = 1181 AND pt_root_id <> 0 "
+        "AND pt_root_id NOT IN (SELECT pt_root_id FROM stg_cell_types_auto WHERE version = 1181) "
+        "AND pt_root_id NOT IN (SELECT pt_root_id FROM stg_cell_types_manual WHERE version = 1181) LIMIT 1"
+    ).fetchall()[0][0]
+    roots = [*doubled[:2], int(manual_only), int(auto_only), int(untyped)]
+    cols = ["pt_root_id", "nucleus_id_auto", "cell_type_auto", "nucleus_id_manual", "cell_type_manual"]
+    got = con.execute(
+        f"SELECT {', '.join(cols)}, cell_type, version FROM cell_types_of(1181, ?) ORDER BY pt_root_id",
+        [roots],
+    ).df()
+    want = merged[merged["pt_root_id"].isin(roots)][cols].sort_values("pt_root_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_norm(got[cols]), _norm(want), check_dtype=False)
+    assert set(got["version"]) == {1181}
+    assert untyped not in set(got["pt_root_id"])  # in neither table: no row, as in the merge
+    types = _preferred_types(merged)
+    assert dict(zip(got["pt_root_id"], got["cell_type"], strict=True)) == {
+        r: types[r] for r in got["pt_root_id"]
+    }
+    # No roots (an empty list, or a NULL one such as list() of nothing) is no rows; v NULL is the view.
+    assert con.execute("SELECT count(*) FROM cell_types_of(1181, [])").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM cell_types_of(1181, NULL)").fetchall() == [(0,)]
+    assert con.execute(
+        "SELECT (SELECT count(*) FROM (FROM cell_types_of(NULL, NULL) EXCEPT ALL FROM cell_types)),"
+        " (SELECT count(*) FROM (FROM cell_types EXCEPT ALL FROM cell_types_of(NULL, NULL))),"
+        " (SELECT count(*) FROM cell_types)"
+    ).fetchall()[0][:2] == (0, 0)
+
+
 def test_root_ids_change_while_nucleus_ids_stay(demo_wh):
     """Between versions some proofread cells are edited: new root id, same nucleus id."""
     moved = demo_wh.con.execute(

@@ -27,6 +27,10 @@ transpiler cannot carry is done here, in the AST, and said where it is done:
 - DuckDB scalar macros (``voxel_um``, ``depth_um``) have no Spark SQL equivalent; their bodies are
   inlined at each call. Numbers from meta are written as DOUBLE literals, since a Spark literal
   ``4.0`` is a DECIMAL and would change the arithmetic's type and rounding.
+- DuckDB table macros (``cell_types_of``, which the ``cell_types`` view and ``partners`` read, and
+  ``partner_synapses``) become subqueries of their bodies with the arguments put in, and each
+  WHERE of an inlined body is simplified so constant tests of the arguments fold away as in
+  DuckDB (``cell_types_of(NULL, NULL)`` keeps no ``unnest(NULL)``).
 - ``neuroglancer_url`` builds its link with DuckDB's ``url_encode`` and JSON functions, which have
   no Spark SQL counterparts: Spark's ``proofread_neurons`` leaves that column out.
 - ``QUALIFY`` (in ``cell_types``) is rewritten by sqlglot into a filtered subquery; DuckDB's
@@ -50,6 +54,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.simplify import simplify
 
 from . import lake, lake_export, snapshots, sqlfiles
 from .errors import WarehouseError
@@ -71,6 +76,8 @@ VIEWS = (
     "cell_types",
 )
 SCALAR_MACROS = ("voxel_um", "depth_um")
+# DuckDB table macros that views and partners read, inlined as subqueries (no Spark counterpart).
+TABLE_MACROS = ("partner_synapses", "cell_types_of")
 # How register_lake reads a table: Spark's Delta source, or the committed version's Parquet files.
 READERS = ("delta", "parquet")
 DROPPED_COLUMNS = {"proofread_neurons": ("neuroglancer_url",)}
@@ -167,6 +174,50 @@ def _inline(tree: exp.Expression, macros: dict[str, tuple[list[str], exp.Express
     return tree.transform(visit)
 
 
+def _table_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]]:
+    macros = {}
+    for name in TABLE_MACROS:
+        m = _TABLE_MACRO.search(sql_text(name))
+        if not m or m.group(1) != name:
+            raise WarehouseError(f"sql/ file for {name} is not a table macro this module can read")
+        params = [p.split(":=")[0].strip() for p in m.group("params").split(",")]
+        macros[name] = (params, sqlglot.parse_one(render(m.group("body"), manifest), read="duckdb"))
+    return macros
+
+
+def _inline_tables(
+    tree: exp.Expression, macros: dict[str, tuple[list[str], exp.Expression]]
+) -> exp.Expression:
+    """Replace each ``FROM macro(args) alias`` by the macro's body as a subquery, the arguments put in.
+
+    Each WHERE of the inlined body is then simplified, so constant tests of the arguments fold
+    away as DuckDB folds them: ``cell_types_of(NULL, NULL)`` keeps no ``unnest(NULL)``, which
+    Spark would refuse to analyse."""
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):
+            name = node.this.name.lower()
+            if name in macros:
+                params, body = macros[name]
+                args = dict(zip(params, node.this.expressions, strict=True))
+                out = body.copy().transform(
+                    lambda n: (
+                        args[n.name].copy()
+                        if isinstance(n, exp.Column) and not n.table and n.name in args
+                        else n
+                    )
+                )
+                for where in out.find_all(exp.Where):
+                    where.set("this", simplify(where.this))
+                return exp.Subquery(
+                    this=_inline_tables(out, macros),
+                    alias=exp.TableAlias(this=exp.to_identifier(node.alias or name)),
+                )
+        return node
+
+    return tree.transform(visit)
+
+
 def _rename_meta(tree: exp.Expression) -> exp.Expression:
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db == "meta":
@@ -186,7 +237,9 @@ def view_sql(name: str, manifest: dict) -> str:
     ]
     if len(creates) != 1:
         raise WarehouseError(f"sql file for {name} should create exactly one view")
-    query = _rename_meta(_inline(creates[0].expression, _scalar_macros(manifest)))
+    query = _rename_meta(
+        _inline(_inline_tables(creates[0].expression, _table_macros(manifest)), _scalar_macros(manifest))
+    )
     dropped = DROPPED_COLUMNS.get(name, ())
     if dropped:
         select = query if isinstance(query, exp.Select) else query.find(exp.Select)
@@ -222,7 +275,9 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
             return exp.false()
         return node
 
-    tree = _rename_meta(_inline(body.transform(visit), _scalar_macros(manifest)))
+    tree = _rename_meta(
+        _inline(_inline_tables(body.transform(visit), _table_macros(manifest)), _scalar_macros(manifest))
+    )
     return tree.sql(dialect="spark")
 
 

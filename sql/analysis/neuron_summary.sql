@@ -11,7 +11,7 @@ CREATE OR REPLACE MACRO neuron_summary(root_id, v) AS TABLE
 SELECT
     root_id::BIGINT AS pt_root_id, v AS version,
     p.proofread, p.strategy_axon,
-    (SELECT cell_type FROM cell_types t WHERE t.version = v AND t.pt_root_id = root_id) AS cell_type,
+    (SELECT t.cell_type FROM cell_types_of(v, [root_id]) t) AS cell_type,
     p.nucleus_id, p.n_nuclei, p.nucleus_volume,
     p.x AS position_x, p.y AS position_y, p.z AS position_z,
     p.x * voxel_um('x') AS x_um, p.y * voxel_um('y') AS y_um, p.z * voxel_um('z') AS z_um,

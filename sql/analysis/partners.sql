@@ -4,8 +4,12 @@
 -- whether it is proofread. It answers only when the file holds every synapse of the root at the
 -- version (require_synapses_of): otherwise it fails with the mwh ingest command that takes them
 -- (--root-ids R, or --synapses partners for every proofread cell), never with a partial table.
--- Outputs read stg_synapse_roots, inputs stg_synapse_roots_by_post: each stored in its root's
--- order, so one root's rows are a row group or two, not a scan of the version.
+-- The synapses come from partner_synapses: outputs from stg_synapse_roots, inputs from
+-- stg_synapse_roots_by_post, each stored in its root's order, so one root's rows are a row group
+-- or two, not a scan of the version. The cell types are cell_types_of the partner roots only:
+-- merging the version's whole type tables (~90,000 rows each at minnie65_public) cost more than
+-- the rest of the call (docs/benchmarks.md, section 11). The list reads the synapses a second time,
+-- at a row group's cost; a CTE would read them once, but see the next line.
 -- Usage: FROM partners(864691135808473885, 1181);  FROM partners(864691135808473885, 1181, direction := 'input');
 -- No CTEs here: DuckDB 1.4.0 cannot resolve a table macro's CTEs in a file a newer DuckDB wrote (1.4.5 can).
 -- The proofread flag is a LEFT JOIN on proofread_roots (one row per root), not a correlated EXISTS
@@ -22,18 +26,11 @@ SELECT
     pr.pt_root_id IS NOT NULL AS partner_proofread
 FROM (
     SELECT partner_root_id, count(*) AS syn_count, sum(size)::BIGINT AS size_sum
-    FROM (
-        SELECT o.post_pt_root_id AS partner_root_id, o.size
-        FROM stg_synapse_roots o
-        WHERE direction = 'output' AND o.version = v AND o.pre_pt_root_id = root_id
-        UNION ALL
-        SELECT i.pre_pt_root_id AS partner_root_id, i.size
-        FROM stg_synapse_roots_by_post i
-        WHERE direction = 'input' AND i.version = v AND i.post_pt_root_id = root_id
-    ) syn
+    FROM partner_synapses(root_id, v, direction)
     GROUP BY partner_root_id
 ) g
-LEFT JOIN cell_types t ON t.version = v AND t.pt_root_id = g.partner_root_id
+LEFT JOIN cell_types_of(v, (SELECT list(DISTINCT s.partner_root_id) FROM partner_synapses(root_id, v, direction) s)) t
+    ON t.pt_root_id = g.partner_root_id
 LEFT JOIN (SELECT p.pt_root_id FROM proofread_roots p WHERE p.version = v) pr ON pr.pt_root_id = g.partner_root_id
 UNION ALL
 SELECT NULL::BIGINT, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, NULL::BOOLEAN
