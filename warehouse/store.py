@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .config import DatastackConfig
 from .connection import fetch_one
@@ -414,7 +413,7 @@ class SplitAppender(Appender):
         ids = table.column("id")
         if ids.null_count:
             raise WarehouseError("the dump has rows without an id; nothing was committed")
-        lo, hi = (int(v.as_py()) for v in pc.min_max(ids).values())
+        lo, hi = _id_range(ids)
         st = self.stats
         if st.sorted_ids:
             arr = ids.to_numpy()
@@ -473,7 +472,7 @@ class SplitAppender(Appender):
         """The fixed columns of the ids the narrow pass found missing, from a full batch of the file."""
         if not self.missing_fixed():
             return
-        lo, hi = (int(v.as_py()) for v in pc.min_max(table.column("id")).values())
+        lo, hi = _id_range(table.column("id"))
         added = _scan(
             self.con,
             f"INSERT INTO {self.layout.fixed_table} SELECT {self.fixed_cols} FROM mwh_dump_batch b "
@@ -540,3 +539,12 @@ def _raw_ddl(layout: TableLayout) -> str:
             "order; __by_post holds them again in post root order).';"
         )
     )
+
+
+def _id_range(ids: pa.ChunkedArray) -> tuple[int, int]:
+    """The smallest and largest id of a batch. pyarrow.compute is imported here, not with the
+    module: it costs ~60 ms, and every `mwh` start (a read, `mwh neuron`) imports the store."""
+    import pyarrow.compute as pc
+
+    lo, hi = pc.min_max(ids).values()
+    return int(lo.as_py()), int(hi.as_py())
