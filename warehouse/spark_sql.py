@@ -30,7 +30,7 @@ transpiler cannot carry is done here, in the AST, and said where it is done:
 - DuckDB table macros (``cell_types_of``, which the ``cell_types`` view and ``partners`` read, and
   ``partner_synapses``) become subqueries of their bodies with the arguments put in, and each
   WHERE of an inlined body is simplified so constant tests of the arguments fold away as in
-  DuckDB (``cell_types_of(NULL, NULL)`` keeps no ``unnest(NULL)``).
+  DuckDB (``cell_types_of(NULL, NULL)`` becomes the merge alone).
 - ``neuroglancer_url`` builds its link with DuckDB's ``url_encode`` and JSON functions, which have
   no Spark SQL counterparts: Spark's ``proofread_neurons`` leaves that column out.
 - ``QUALIFY`` (in ``cell_types``) is rewritten by sqlglot into a filtered subquery; DuckDB's
@@ -156,25 +156,28 @@ def _scalar_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]
     return macros
 
 
+def _put_in(body: exp.Expression, params: list[str], values: list[exp.Expression]) -> exp.Expression:
+    """A copy of a macro's body with each parameter (an unqualified column of its name) replaced."""
+    args = dict(zip(params, values, strict=True))
+    return body.copy().transform(
+        lambda n: args[n.name].copy() if isinstance(n, exp.Column) and not n.table and n.name in args else n
+    )
+
+
 def _inline(tree: exp.Expression, macros: dict[str, tuple[list[str], exp.Expression]]) -> exp.Expression:
     """Replace each call of a scalar macro by its body with the arguments put in (repeatedly, for nesting)."""
 
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() in macros:
             params, body = macros[node.name.lower()]
-            args = dict(zip(params, node.expressions, strict=True))
-            out = body.copy().transform(
-                lambda n: (
-                    args[n.name].copy() if isinstance(n, exp.Column) and not n.table and n.name in args else n
-                )
-            )
-            return exp.Paren(this=_inline(out, macros))
+            return exp.Paren(this=_inline(_put_in(body, params, node.expressions), macros))
         return node
 
     return tree.transform(visit)
 
 
 def _table_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]]:
+    """Each of TABLE_MACROS as (parameters, parsed body), read from its sql/ file as DuckDB runs it."""
     macros = {}
     for name in TABLE_MACROS:
         m = _TABLE_MACRO.search(sql_text(name))
@@ -191,22 +194,15 @@ def _inline_tables(
     """Replace each ``FROM macro(args) alias`` by the macro's body as a subquery, the arguments put in.
 
     Each WHERE of the inlined body is then simplified, so constant tests of the arguments fold
-    away as DuckDB folds them: ``cell_types_of(NULL, NULL)`` keeps no ``unnest(NULL)``, which
-    Spark would refuse to analyse."""
+    away as DuckDB folds them: ``cell_types_of(NULL, NULL)`` reaches Spark as the merge alone,
+    without an ``explode(NULL)`` for it to type."""
 
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):
             name = node.this.name.lower()
             if name in macros:
                 params, body = macros[name]
-                args = dict(zip(params, node.this.expressions, strict=True))
-                out = body.copy().transform(
-                    lambda n: (
-                        args[n.name].copy()
-                        if isinstance(n, exp.Column) and not n.table and n.name in args
-                        else n
-                    )
-                )
+                out = _put_in(body, params, node.this.expressions)
                 for where in out.find_all(exp.Where):
                     where.set("this", simplify(where.this))
                 return exp.Subquery(
