@@ -176,16 +176,20 @@ def _inline(tree: exp.Expression, macros: dict[str, tuple[list[str], exp.Express
     return tree.transform(visit)
 
 
+def _table_macro(name: str, manifest: dict) -> tuple[list[str], exp.Expression]:
+    """A DuckDB table macro's parameter names (defaults dropped) and parsed body, from its sql/ file.
+    sqlglot cannot parse the CREATE MACRO ... AS TABLE statement (a named default such as
+    ``direction := 'output'``), so the body is cut out and parsed alone."""
+    m = _TABLE_MACRO.search(sql_text(name))
+    if not m or m.group(1) != name:
+        raise WarehouseError(f"sql/ file for {name} is not a table macro this module can read")
+    params = [p.split(":=")[0].strip() for p in m.group("params").split(",")]
+    return params, sqlglot.parse_one(render(m.group("body"), manifest), read="duckdb")
+
+
 def _table_macros(manifest: dict) -> dict[str, tuple[list[str], exp.Expression]]:
-    """Each of TABLE_MACROS as (parameters, parsed body), read from its sql/ file as DuckDB runs it."""
-    macros = {}
-    for name in TABLE_MACROS:
-        m = _TABLE_MACRO.search(sql_text(name))
-        if not m or m.group(1) != name:
-            raise WarehouseError(f"sql/ file for {name} is not a table macro this module can read")
-        params = [p.split(":=")[0].strip() for p in m.group("params").split(",")]
-        macros[name] = (params, sqlglot.parse_one(render(m.group("body"), manifest), read="duckdb"))
-    return macros
+    """Each of TABLE_MACROS as (parameters, parsed body)."""
+    return {name: _table_macro(name, manifest) for name in TABLE_MACROS}
 
 
 def _inline_tables(
@@ -247,15 +251,11 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
     """Spark SQL for ``partners(root_id, version, direction)``, from the DuckDB table macro's body."""
     if direction not in ("output", "input"):
         raise WarehouseError(f"direction must be 'output' or 'input', not {direction!r}")
-    m = _TABLE_MACRO.search(sql_text("partners"))
-    if not m:
-        raise WarehouseError("sql/analysis/partners.sql is not a table macro this module can read")
-    params = [p.split(":=")[0].strip() for p in m.group("params").split(",")]
+    params, body = _table_macro("partners", manifest)
     values = {"root_id": exp.Literal.number(int(root_id)), "v": exp.Literal.number(int(version))}
     values["direction"] = exp.Literal.string(direction)
     if set(params) != set(values):
         raise WarehouseError(f"partners macro parameters changed ({', '.join(params)}); update spark_sql.py")
-    body = sqlglot.parse_one(render(m.group("body"), manifest), read="duckdb")
 
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table and node.name in values:

@@ -51,8 +51,9 @@ def sql(db, query, fmt, output, params, max_rows, write) -> None:
     Views: proofread_neurons, proofread_synapses, connections, connectivity_pairs, cell_types,
     proofread_cell_types, cell_type_connectivity, neuron_degrees, reciprocal_pairs, reciprocity,
     synapse_positions, nucleus_roots, proofread_nuclei; macros: partners(root_id, version),
-    cell_types_of(version, [root_id, ...]), neuron_summary(root_id, version), root_history(root_id), proofread_changes(v1, v2),
-    neuroglancer_url(root_id, x, y, z), connectivity_matrix_<version>() (wide 0/1 matrix).
+    cell_types_of(version, [root_id, ...]), neuron_summary(root_id, version), root_history(root_id),
+    proofread_changes(v1, v2), neuroglancer_url(root_id, x, y, z), connectivity_matrix_<version>()
+    (wide 0/1 matrix).
 
     \b
     Example:
