@@ -176,7 +176,7 @@ def _preferred_types(cell_types: pd.DataFrame) -> dict[int, str]:
 def test_partners_carry_the_notebooks_cell_types(demo_wh, notebook, version):
     """partners types only its partner roots (cell_types_of), not the whole merged view: each
     partner's type must still be what the notebook's full outer merge gives it, or NULL."""
-    rows, nb = notebook[version]
+    _, nb = notebook[version]
     types = _preferred_types(nb.cell_types)
     for root in nb.proofread["pt_root_id"].iloc[[0, 17, 300]]:
         for direction in ("output", "input"):
