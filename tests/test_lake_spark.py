@@ -12,6 +12,7 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from deltalake import DeltaTable
@@ -140,3 +141,16 @@ def test_spark_reads_a_lake_warehouse_fed_only_some_roles(tmp_path: Path, spark_
         WarehouseError, match="needs the nucleus table.* run: mwh ingest --datastack demo --version 1"
     ):
         sl.view("proofread_neurons", 1)
+    # partners types its partners: without the cell-type tables both refuse, not NULL types
+    with warehouse.open(db) as wh:
+        root = int(wh.sql("SELECT pre_pt_root_id FROM proofread_synapses LIMIT 1").item())
+        with pytest.raises(
+            duckdb.InvalidInputException, match="no cell_types_(manual|auto) snapshot.* --version 1"
+        ):
+            wh.con.execute(f"FROM partners({root}, 1)").fetchall()
+        with pytest.raises(
+            VersionNotSnapshotted, match="no nucleus/cell_types_manual/cell_types_auto snapshot"
+        ):
+            wh.partners(root, 1)
+    with pytest.raises(WarehouseError, match="needs the nucleus, cell_types_manual, cell_types_auto table"):
+        sl.partners(root, 1)

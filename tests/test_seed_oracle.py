@@ -3,6 +3,7 @@ same snapshot's raw rows, at every demo version."""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -221,6 +222,11 @@ def test_cell_types_of_a_list_of_roots_is_the_notebooks_merge(demo_wh, notebook)
     assert dict(zip(got["pt_root_id"], got["cell_type"], strict=True)) == {
         r: types[r] for r in got["pt_root_id"]
     }
+    # A version the file never took is an error naming the command, not an empty answer.
+    with pytest.raises(
+        duckdb.InvalidInputException, match=r"version 943 has no cell_types_\w+ snapshot.*mwh ingest"
+    ):
+        con.execute("FROM cell_types_of(943, ?)", [roots]).fetchall()
     # No roots (an empty list, or a NULL one such as list() of nothing) is no rows; v NULL is the view.
     assert con.execute("SELECT count(*) FROM cell_types_of(1181, [])").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM cell_types_of(1181, NULL)").fetchall() == [(0,)]

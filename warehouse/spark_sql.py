@@ -260,7 +260,8 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table and node.name in values:
             return values[node.name].copy()
-        # require_snapshot() is checked by the caller; a subquery of only such calls becomes TRUE.
+        # require_snapshot() is checked by the caller (in the inlined macros too: this runs after
+        # the inlining); a subquery of only such calls becomes TRUE.
         if isinstance(node, exp.Anonymous) and node.name.lower() in (
             "require_snapshot",
             "require_synapses_of",
@@ -272,7 +273,7 @@ def partners_sql(manifest: dict, root_id: int, version: int, direction: str = "o
         return node
 
     tree = _rename_meta(
-        _inline(_inline_tables(body.transform(visit), _table_macros(manifest)), _scalar_macros(manifest))
+        _inline(_inline_tables(body, _table_macros(manifest)).transform(visit), _scalar_macros(manifest))
     )
     return tree.sql(dialect="spark")
 
@@ -380,11 +381,14 @@ class SparkLake:
     def partners(self, root_id: int, version: int, direction: str = "output") -> Any:
         """One neuron's partners at a version by synapse count, as DuckDB's ``partners`` macro gives them.
 
-        A version not registered is refused by name, as ``require_snapshot`` does in DuckDB.
+        A version not registered is refused by name, as ``require_snapshot`` does in DuckDB, and so is
+        a version without a table the macro reads (the cell types), where DuckDB's checks are gone
+        from the Spark SQL.
         """
         if direction not in ("output", "input"):
             raise WarehouseError(f"direction must be 'output' or 'input', not {direction!r}")
         self._require(version)
+        self._require_roles("partners", version)  # as Warehouse.partners: the cell types too
         self._require_whole(int(root_id), version)
         return self.spark.sql(partners_sql(self.manifest, root_id, version, direction))
 
